@@ -1,0 +1,273 @@
+"""
+The PROXY protocol v1 text header (spec section 2.1).
+
+The grammar is written as small named regular expressions, one per rule of
+the spec, so that it can be checked against the text line by line::
+
+    PROXY SP ( TCP4 | TCP6 | UNKNOWN ) SP src SP dst SP sport SP dport CRLF
+
+A complete line is matched by one compiled expression per family (the fast
+path). A line that does not match, or a prefix still waiting for its CRLF, is
+walked field by field by L{V1Scanner}, which names the rule broken and
+rejects a prefix as soon as it can no longer become a valid line.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Callable
+
+from ._errors import InvalidHeader, Rule
+
+__all__ = ["MAX_V1_LENGTH", "TCP4_LINE", "TCP6_LINE", "UNKNOWN_LINE", "V1Scanner"]
+
+#: The longest valid v1 line, CRLF included (spec 2.1: 107 bytes).
+MAX_V1_LENGTH = 107
+
+SP = rb" "
+CRLF = rb"\r\n"
+# dec-octet as in RFC 3986: 0-255 without leading zeros.
+DEC_OCTET = rb"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+IPV4ADDRESS = DEC_OCTET + rb"(?:\." + DEC_OCTET + rb"){3}"
+# IPv6 text (RFC 4291 2.2): these characters, then checked by inet_pton.
+IPV6_CHARS = rb"[0-9A-Fa-f:.]{2,45}"
+# port: decimal 0-65535, no sign, no leading zero.
+PORT = (
+    rb"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}"
+    rb"|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0)"
+)
+
+TCP4_LINE = re.compile(
+    rb"PROXY TCP4 ("
+    + IPV4ADDRESS
+    + rb") ("
+    + IPV4ADDRESS
+    + rb") ("
+    + PORT
+    + rb") ("
+    + PORT
+    + rb")"
+    + CRLF
+)
+TCP6_LINE = re.compile(
+    rb"PROXY TCP6 ("
+    + IPV6_CHARS
+    + rb") ("
+    + IPV6_CHARS
+    + rb") ("
+    + PORT
+    + rb") ("
+    + PORT
+    + rb")"
+    + CRLF
+)
+# UNKNOWN: "the receiver must ignore anything presented before the CRLF".
+UNKNOWN_LINE = re.compile(rb"PROXY UNKNOWN(?: [^\r\n]*)?" + CRLF)
+
+_IPV4_FULL = re.compile(IPV4ADDRESS + rb"\Z")
+_IPV4_PREFIX = re.compile(rb"(?:" + DEC_OCTET + rb"\.){0,3}" + DEC_OCTET + rb"?\Z")
+_PORT_FULL = re.compile(PORT + rb"\Z")
+_IPV6_TEXT = re.compile(rb"[0-9A-Fa-f:.]*\Z")
+_FAMILIES = (b"TCP4", b"TCP6", b"UNKNOWN")
+# Shortest complete line once the family is known, for IncompleteHeader.needed.
+_MIN_LINE = {None: 15, b"UNKNOWN": 15, b"TCP4": 32, b"TCP6": 22}
+
+
+def ipv6_text(field: bytes) -> str | None:
+    """The canonical (RFC 5952) text of an IPv6 address field, or C{None}."""
+    if len(field) > 45 or _IPV6_TEXT.match(field) is None:
+        return None
+    try:
+        packed = socket.inet_pton(socket.AF_INET6, field.decode("ascii"))
+        return socket.inet_ntop(socket.AF_INET6, packed)
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _ipv6_prefix_viable(field: bytes) -> bool:
+    """
+    C{False} when no completion of C{field} is an IPv6 address. Conservative:
+    a C{True} may still fail once the field is complete.
+    """
+    if len(field) > 45 or _IPV6_TEXT.match(field) is None:
+        return False
+    if b":::" in field or field.count(b"::") > 1:
+        return False
+    if field[:1] == b":" and field[1:2] not in (b"", b":"):
+        return False
+    groups = field.split(b":")
+    ipv4_tail = b"." in groups[-1]
+    if b"." in field and not ipv4_tail:
+        return False
+    if ipv4_tail:
+        if len(groups) < 2 or _IPV4_PREFIX.match(groups[-1]) is None:
+            return False
+        groups = groups[:-1]
+    if any(len(g) > 4 or b"." in g for g in groups):
+        return False
+    explicit = sum(1 for g in groups if g) + (2 if ipv4_tail else 0)
+    return explicit <= (7 if b"::" in field else 8)
+
+
+def _ipv4_prefix_viable(field: bytes) -> bool:
+    return _IPV4_PREFIX.match(field) is not None
+
+
+def _first_bad_prefix(field: bytes, viable: Callable[[bytes], bool]) -> bytes:
+    """
+    The shortest prefix of a bad address field that no completion can make
+    valid (or the whole field): the error is named after it, as it would be
+    if the field had arrived one byte at a time.
+    """
+    for k in range(1, len(field)):
+        if not viable(field[:k]):
+            return field[:k]
+    return field
+
+
+def _error(rule: Rule, detail: str, hint: str = "") -> InvalidHeader:
+    return InvalidHeader(rule, detail, hint)
+
+
+class V1Scanner:
+    """
+    Walks a v1 line (or a prefix of one) field by field, remembering the
+    fields already checked so that no byte is checked twice however the line
+    is split across reads.
+    """
+
+    __slots__ = ("family", "index", "pos")
+
+    def __init__(self) -> None:
+        self.pos = 0
+        self.index = 0
+        self.family: bytes | None = None
+
+    def min_length(self) -> int:
+        """Length of the shortest complete line given what was seen so far."""
+        return _MIN_LINE[self.family]
+
+    def scan(self, buf: bytes | bytearray, end: int, complete: bool) -> None:
+        """
+        Check C{buf[:end]}: the whole line without its CRLF if C{complete},
+        else a prefix of one. Raise L{InvalidHeader} for the first rule
+        broken.
+        """
+        while True:
+            if self.family == b"UNKNOWN" and self.index >= 2:
+                rest = buf[self.pos : end]
+                for bad in (b"\r", b"\n"):
+                    at = rest.find(bad)
+                    if at >= 0:
+                        raise self._bare(bad, self.pos + at)
+                self.pos = end
+                return
+            sp = buf.find(b" ", self.pos, end)
+            if sp < 0:
+                self._field(bytes(buf[self.pos : end]), complete, self.pos)
+                if complete:
+                    self._check_count()
+                return
+            self._field(bytes(buf[self.pos : sp]), True, self.pos)
+            self.index += 1
+            self.pos = sp + 1
+
+    def _check_count(self) -> None:
+        if self.family == b"UNKNOWN":
+            return
+        if self.index != 5:
+            raise _error(
+                Rule.V1_FIELD_COUNT,
+                f"{self.index + 1} field(s) before CRLF, {self.family!r} needs 6",
+                "PROXY SP family SP src SP dst SP sport SP dport CRLF",
+            )
+
+    @staticmethod
+    def _bare(char: bytes, offset: int) -> InvalidHeader:
+        name = "CR" if char == b"\r" else "LF"
+        return _error(Rule.V1_LINE_END, f"bare {name} at offset {offset}", "lines end with CRLF")
+
+    def _field(self, field: bytes, done: bool, offset: int) -> None:
+        """
+        Check one field; C{done} when it is followed by SP or CRLF. The rule
+        reported is the one broken by the shortest bad prefix, so that it does
+        not depend on how the line was split across reads.
+        """
+        if self.index > 5:
+            raise _error(
+                Rule.V1_FIELD_COUNT,
+                "more than 6 fields",
+                "PROXY SP family SP src SP dst SP sport SP dport CRLF",
+            )
+        cut = -1
+        for bad in (b"\r", b"\n"):
+            at = field.find(bad)
+            if at >= 0 and (cut < 0 or at < cut):
+                cut = at
+        if cut >= 0:
+            self._field(field[:cut], False, offset)
+            raise self._bare(field[cut : cut + 1], offset + cut)
+        if done and not field:
+            raise _error(
+                Rule.V1_SEPARATOR,
+                f"empty field at offset {offset}",
+                "fields are separated by exactly one space",
+            )
+        index = self.index
+        if index == 0:
+            if len(field) > 5 and field.startswith(b"PROXY"):
+                raise _error(Rule.V1_SEPARATOR, "no space after 'PROXY'")
+            if field != b"PROXY"[: len(field)] or (done and field != b"PROXY"):
+                raise _error(Rule.V1_KEYWORD, f"expected 'PROXY', got {field!r}")
+        elif index == 1:
+            if done:
+                if field not in _FAMILIES:
+                    raise _error(
+                        Rule.V1_FAMILY,
+                        f"unknown family {field!r}",
+                        "TCP4, TCP6 or UNKNOWN, upper case",
+                    )
+                self.family = field
+            elif not any(f.startswith(field) for f in _FAMILIES):
+                raise _error(
+                    Rule.V1_FAMILY, f"unknown family {field[:10]!r}...", "TCP4, TCP6 or UNKNOWN"
+                )
+        elif index in (2, 3):
+            self._address(field, done, "source" if index == 2 else "destination")
+        elif field and _PORT_FULL.match(field) is None:
+            what = "source" if index == 4 else "destination"
+            raise _error(
+                Rule.V1_PORT,
+                f"bad {what} port {field[:8]!r}",
+                "decimal 0-65535, no sign, no leading zero",
+            )
+
+    def _address(self, field: bytes, done: bool, what: str) -> None:
+        if self.family == b"TCP4":
+            ok = (_IPV4_FULL if done else _IPV4_PREFIX).match(field) is not None
+            if not ok:
+                if b":" in _first_bad_prefix(field, _ipv4_prefix_viable):
+                    raise _error(
+                        Rule.V1_FAMILY_MISMATCH,
+                        f"{what} address {field!r} is not IPv4 but the family is TCP4",
+                    )
+                raise _error(
+                    Rule.V1_IPV4,
+                    f"bad {what} address {field[:16]!r}",
+                    "dotted quad, octets 0-255, no leading zeros",
+                )
+        else:
+            ok = (ipv6_text(field) is not None) if done else _ipv6_prefix_viable(field)
+            if not ok:
+                key = _first_bad_prefix(field, _ipv6_prefix_viable)
+                if b":" not in key and _IPV4_PREFIX.match(key) is not None:
+                    raise _error(
+                        Rule.V1_FAMILY_MISMATCH,
+                        f"{what} address {field!r} is IPv4 but the family is TCP6",
+                        "write it as ::ffff:a.b.c.d in TCP6",
+                    )
+                detail = f"bad {what} address {field[:46]!r}"
+                if b"%" in field:
+                    detail += " (zone ids are not allowed)"
+                raise _error(Rule.V1_IPV6, detail, "RFC 4291 text form")
