@@ -1,0 +1,81 @@
+"""
+Parsing helpers shared by the command-line tools: addresses and TLVs as
+written on a command line.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from twisted.internet.address import IPv4Address, IPv6Address
+
+from ._tlv import TLV, TLVType
+
+__all__ = ["parse_address", "parse_tlv"]
+
+_TLV_NAMES = {
+    "alpn": TLVType.ALPN,
+    "authority": TLVType.AUTHORITY,
+    "unique_id": TLVType.UNIQUE_ID,
+    "unique-id": TLVType.UNIQUE_ID,
+    "netns": TLVType.NETNS,
+    "noop": TLVType.NOOP,
+}
+
+
+def parse_address(text: str) -> IPv4Address | IPv6Address:
+    """
+    C{"192.0.2.7:4321"}, C{"[2001:db8::7]:4321"} (or C{"2001:db8::7:4321"}):
+    a literal IP address and a port.
+    """
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+        if not sep:
+            raise ValueError(f"{text!r}: write IPv6 as [ADDRESS]:PORT")
+    else:
+        host, sep, port = text.rpartition(":")
+        if not sep:
+            raise ValueError(f"{text!r}: expected ADDRESS:PORT")
+    try:
+        number = int(port)
+        if not 0 <= number <= 0xFFFF:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"{text!r}: port must be 0-65535") from None
+    for family, cls in ((socket.AF_INET, IPv4Address), (socket.AF_INET6, IPv6Address)):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        return cls("TCP", host, number)
+    raise ValueError(f"{text!r}: {host!r} is not a literal IPv4 or IPv6 address")
+
+
+def parse_tlv(text: str) -> TLV:
+    """
+    C{TYPE=VALUE}: TYPE is a number (C{0xE1}, C{225}) or one of alpn,
+    authority, unique_id, netns, noop; VALUE is text (UTF-8), or C{hex:...}
+    for raw bytes.
+    """
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise ValueError(f"{text!r}: expected TYPE=VALUE")
+    key = name.strip().lower()
+    if key in _TLV_NAMES:
+        t = int(_TLV_NAMES[key])
+    else:
+        try:
+            t = int(key, 0)
+        except ValueError:
+            valid = ", ".join(sorted(_TLV_NAMES))
+            raise ValueError(f"{text!r}: TLV type must be a number or one of {valid}") from None
+        if not 0 <= t <= 0xFF:
+            raise ValueError(f"{text!r}: TLV type must be 0-255")
+    if value.startswith("hex:"):
+        try:
+            raw = bytes.fromhex(value[4:])
+        except ValueError:
+            raise ValueError(f"{text!r}: bad hex value") from None
+    else:
+        raw = value.encode("utf-8")
+    return TLV(t, raw)

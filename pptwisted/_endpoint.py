@@ -1,0 +1,237 @@
+"""
+Server endpoints behind the PROXY protocol and the C{proxy:} prefix of
+C{serverFromString}.
+
+The PROXY header is the first thing on the wire, before any TLS handshake
+(spec section 2: "the PROXY protocol header ... is sent before any data";
+HAProxy's C{send-proxy} with C{ssl}, AWS NLB with TLS targets). When the
+wrapped endpoint is Twisted's C{ssl:} or C{tls:}, the TLS layer is moved
+inside the PROXY layer so that the order on the wire is right.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, cast
+
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import (
+    SSL4ServerEndpoint,
+    TCP4ServerEndpoint,
+    quoteStringArgument,
+    serverFromString,
+)
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IProtocolFactory,
+    IReactorCore,
+    IReactorTime,
+    IStreamServerEndpoint,
+    IStreamServerEndpointStringParser,
+)
+from twisted.plugin import IPlugin
+from zope.interface import implementer
+
+from ._policy import DEFAULT_TIMEOUT, ProxyProtocolPolicy
+from ._v2 import DEFAULT_MAX_V2_LENGTH
+from ._wrapper import ProxyProtocolStats, ProxyProtocolWrapper
+
+__all__ = [
+    "SERVER_OPTIONS",
+    "ProxyProtocolServerEndpoint",
+    "ProxyServerParser",
+    "policy_from_options",
+]
+
+FactoryWrapper = Callable[[IProtocolFactory], IProtocolFactory]
+
+#: The policy options of the C{proxy:} prefix, with what they take. They all
+#: start with "proxy" so that they never collide with an option of the
+#: wrapped endpoint.
+SERVER_OPTIONS: Mapping[str, str] = {
+    "proxyHeader": "required (default) or optional",
+    "proxyTrusted": "comma-separated IPv4/IPv6 addresses or CIDR networks (escape ':' as '\\:')",
+    "proxyUntrusted": "refuse (default) or direct",
+    "proxyVersions": "1, 2 or 1,2 (default)",
+    "proxyTimeout": f"seconds to wait for the header (default {DEFAULT_TIMEOUT:g})",
+    "proxyMaxV2Length": f"cap on the v2 length field, bytes (default {DEFAULT_MAX_V2_LENGTH})",
+}
+
+
+def _options_help() -> str:
+    return "; ".join(f"{name}={what}" for name, what in SERVER_OPTIONS.items())
+
+
+def policy_from_options(options: Mapping[str, str]) -> ProxyProtocolPolicy:
+    """
+    Build a L{ProxyProtocolPolicy} from C{proxy:} string options; raise
+    L{ValueError} naming a misspelt or invalid option and the valid ones.
+    """
+    kwargs: dict[str, Any] = {}
+    for name, value in options.items():
+        if name not in SERVER_OPTIONS:
+            raise ValueError(f"unknown proxy: option {name!r}; valid options: {_options_help()}")
+        try:
+            if name == "proxyHeader":
+                if value not in ("required", "optional"):
+                    raise ValueError("must be 'required' or 'optional'")
+                kwargs["require_header"] = value == "required"
+            elif name == "proxyTrusted":
+                kwargs["trusted"] = tuple(v for v in value.split(",") if v.strip())
+            elif name == "proxyUntrusted":
+                if value not in ("refuse", "direct"):
+                    raise ValueError("must be 'refuse' or 'direct'")
+                kwargs["untrusted"] = value
+            elif name == "proxyVersions":
+                versions = {v.strip() for v in value.split(",")}
+                if not versions or not versions <= {"1", "2"}:
+                    raise ValueError("must be 1, 2 or 1,2")
+                kwargs["versions"] = frozenset(int(v) for v in versions)
+            elif name == "proxyTimeout":
+                kwargs["timeout"] = float(value)
+            elif name == "proxyMaxV2Length":
+                kwargs["max_v2_length"] = int(value)
+        except ValueError as e:
+            raise ValueError(
+                f"invalid value {value!r} for proxy: option {name!r} ({SERVER_OPTIONS[name]}): {e}"
+            ) from None
+    try:
+        return ProxyProtocolPolicy(**kwargs)
+    except ValueError as e:
+        raise ValueError(f"invalid proxy: options: {e}") from None
+
+
+def _split_tls(
+    endpoint: IStreamServerEndpoint,
+) -> tuple[IStreamServerEndpoint, FactoryWrapper | None]:
+    """
+    If C{endpoint} applies TLS itself (Twisted's C{ssl:} and C{tls:}), return
+    the plain endpoint under it and a function adding the same TLS layer to a
+    factory; else C{(endpoint, None)}.
+    """
+    if isinstance(endpoint, SSL4ServerEndpoint):
+        from twisted.protocols.tls import TLSMemoryBIOFactory
+
+        ssl = endpoint
+        plain = TCP4ServerEndpoint(  # type: ignore[no-untyped-call]
+            ssl._reactor, ssl._port, ssl._backlog, ssl._interface
+        )
+        context = ssl._sslContextFactory
+
+        def wrap_ssl(factory: IProtocolFactory) -> IProtocolFactory:
+            return TLSMemoryBIOFactory(context, False, factory)
+
+        return plain, wrap_ssl
+    try:
+        from twisted.protocols._sni import TLSServerEndpoint
+    except ImportError:  # pragma: no cover - pyOpenSSL missing
+        return endpoint, None
+    if isinstance(endpoint, TLSServerEndpoint):
+        from twisted.protocols.tls import TLSMemoryBIOFactory
+
+        tls = endpoint
+
+        def wrap_tls(factory: IProtocolFactory) -> IProtocolFactory:
+            return TLSMemoryBIOFactory(tls.connectionCreator, False, factory, clock=tls.clock)
+
+        return tls.endpoint, wrap_tls
+    return endpoint, None
+
+
+@implementer(IStreamServerEndpoint)
+class ProxyProtocolServerEndpoint:
+    """
+    A server endpoint whose connections start with a PROXY header: it listens
+    on C{endpoint} and wraps the factory in a L{ProxyProtocolWrapper}.
+
+    When C{endpoint} is an C{ssl:}/C{tls:} endpoint, the PROXY header is read
+    before the TLS handshake.
+
+    @ivar stats: counters shared by every port this endpoint listens on.
+    """
+
+    def __init__(
+        self,
+        endpoint: IStreamServerEndpoint,
+        policy: ProxyProtocolPolicy | None = None,
+        *,
+        clock: IReactorTime | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.policy = policy if policy is not None else ProxyProtocolPolicy()
+        self.clock = clock
+        self.stats = ProxyProtocolStats()
+
+    def listen(self, protocolFactory: IProtocolFactory) -> Deferred[IListeningPort]:
+        plain, add_tls = _split_tls(self.endpoint)
+        factory = add_tls(protocolFactory) if add_tls is not None else protocolFactory
+        wrapper = ProxyProtocolWrapper(factory, self.policy, clock=self.clock, stats=self.stats)
+        return plain.listen(wrapper)
+
+
+def unparse_endpoint(args: tuple[object, ...], kwargs: Mapping[str, object]) -> str:
+    """Write parsed endpoint arguments back as an endpoint description."""
+    quote: Callable[[str], str] = quoteStringArgument
+    return ":".join(
+        [quote(str(a)) for a in args]
+        + [f"{quote(str(k))}={quote(str(v))}" for k, v in kwargs.items()]
+    )
+
+
+def _inner_options(kind: str) -> list[str]:
+    """Best-effort list of the options the wrapped endpoint type takes."""
+    from twisted.internet import endpoints
+
+    parser: Any = getattr(endpoints, "_serverParsers", {}).get(kind)
+    if parser is None:
+        from twisted.plugin import getPlugins
+
+        for plugin in getPlugins(IStreamServerEndpointStringParser):
+            if plugin.prefix.lower() == kind.lower():
+                parser = getattr(plugin, "_actualParseStreamServer", plugin.parseStreamServer)
+                break
+    if parser is None:
+        return []
+    try:
+        parameters = inspect.signature(parser).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [
+        p.name
+        for p in parameters
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        and p.name not in ("self", "factory", "reactor")
+    ]
+
+
+@implementer(IPlugin, IStreamServerEndpointStringParser)
+class ProxyServerParser:
+    """
+    The C{proxy:} prefix for C{serverFromString}: C{proxy:<any endpoint>}
+    with the C{proxy*} policy options (L{SERVER_OPTIONS}) anywhere in it.
+    """
+
+    prefix = "proxy"
+
+    def parseStreamServer(
+        self, reactor: IReactorCore, *args: object, **kwargs: object
+    ) -> ProxyProtocolServerEndpoint:
+        ours = {k: str(kwargs.pop(k)) for k in list(kwargs) if k.lower().startswith("proxy")}
+        policy = policy_from_options(ours)
+        if not args:
+            raise ValueError(
+                "proxy: needs an endpoint to wrap, e.g. proxy:tcp:8080 or proxy:unix:/run/app.sock"
+            )
+        kind = str(args[0])
+        try:
+            inner: IStreamServerEndpoint = serverFromString(  # type: ignore[no-untyped-call]
+                reactor, unparse_endpoint(args, kwargs)
+            )
+        except TypeError as e:
+            valid = ", ".join(_inner_options(kind)) or "see its documentation"
+            raise ValueError(
+                f"invalid option for the {kind}: endpoint inside proxy: ({e});"
+                f" {kind} options: {valid}; proxy: options: {', '.join(SERVER_OPTIONS)}"
+            ) from None
+        return ProxyProtocolServerEndpoint(inner, policy, clock=cast(IReactorTime, reactor))

@@ -1,0 +1,102 @@
+"""
+What a receiver accepts: the policy of spec section 5 ("the receiver must be
+configured to only receive the protocol described in this specification and
+is not required to try to guess"), as one small value object.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import IAddress
+
+from ._v2 import DEFAULT_MAX_V2_LENGTH
+
+__all__ = ["DEFAULT_TIMEOUT", "ProxyProtocolPolicy"]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: Seconds a connection may take to send its header (the spec asks for >= 3).
+DEFAULT_TIMEOUT = 10.0
+
+
+def _networks(items: Iterable[str | Network]) -> tuple[Network, ...]:
+    result = []
+    for item in items:
+        if isinstance(item, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+            result.append(item)
+            continue
+        text = item.strip()
+        if not text:
+            continue
+        try:
+            result.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"trusted source {text!r} is not an IPv4/IPv6 address or CIDR network"
+            ) from None
+    return tuple(result)
+
+
+@dataclass(frozen=True)
+class ProxyProtocolPolicy:
+    """
+    How a server treats the PROXY header of incoming connections.
+
+    @ivar require_header: C{True} (default): every connection must start with
+        a valid header. C{False} ("optional"): a connection whose first bytes
+        cannot begin a PROXY header is served as direct, with its real
+        addresses and those bytes passed through untouched. Optional mode lets
+        anyone who can reach the port choose the address the application
+        sees, unless L{trusted} is set.
+    @ivar trusted: networks allowed to send a header; empty means every peer
+        (use only when the port is reachable from the proxy alone). UNIX
+        socket peers are always trusted: the socket file's permissions guard
+        them.
+    @ivar untrusted: what happens to a peer outside L{trusted}: C{"refuse"}
+        (default) closes the connection; C{"direct"} serves it with its real
+        addresses without looking for a header, so its bytes reach the
+        application untouched. A header from an untrusted peer never sets the
+        address.
+    @ivar versions: the header versions accepted.
+    @ivar timeout: seconds a connection has to send a complete header.
+    @ivar max_v2_length: cap on the v2 length field.
+    """
+
+    require_header: bool = True
+    trusted: tuple[Network, ...] = ()
+    untrusted: Literal["refuse", "direct"] = "refuse"
+    versions: frozenset[int] = field(default_factory=lambda: frozenset({1, 2}))
+    timeout: float = DEFAULT_TIMEOUT
+    max_v2_length: int = DEFAULT_MAX_V2_LENGTH
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "trusted", _networks(self.trusted))
+        object.__setattr__(self, "versions", frozenset(self.versions))
+        if not self.versions or not self.versions <= {1, 2}:
+            raise ValueError(f"versions must be 1, 2 or both, not {sorted(self.versions)}")
+        if self.untrusted not in ("refuse", "direct"):
+            raise ValueError(f"untrusted must be 'refuse' or 'direct', not {self.untrusted!r}")
+        if not self.timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, not {self.timeout!r}")
+        if not 0 <= self.max_v2_length <= 0xFFFF:
+            raise ValueError(f"max_v2_length must be 0-65535, not {self.max_v2_length!r}")
+
+    def is_trusted(self, peer: IAddress) -> bool:
+        """May C{peer} (the real socket peer) send a PROXY header?"""
+        if not self.trusted:
+            return True
+        if not isinstance(peer, (IPv4Address, IPv6Address)):
+            return True
+        try:
+            address = ipaddress.ip_address(peer.host.split("%", 1)[0])
+        except ValueError:
+            return False
+        candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [address]
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            candidates.append(address.ipv4_mapped)
+        return any(a in net for a in candidates for net in self.trusted if a.version == net.version)

@@ -1,0 +1,142 @@
+"""
+C{twist proxy-whoami}: a server that answers every connection with what it
+learnt from the PROXY header, to debug a load balancer's setup.
+
+HTTP clients get an HTTP response: text, or JSON when they ask with
+C{Accept: application/json} or C{?format=json}. Anything else gets the text
+report, once it has sent a line or stayed silent for a moment.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from twisted.application import strports
+from twisted.application.service import IService
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.protocol import Factory, Protocol
+from twisted.python import usage
+
+from ._report import describe_connection, render_text
+
+__all__ = ["Options", "WhoamiFactory", "WhoamiProtocol", "makeService"]
+
+DEFAULT_LISTEN = "proxy:tcp:8080"
+#: Seconds a non-HTTP client may stay silent before it gets the text report.
+SILENCE = 0.5
+#: Most bytes of an HTTP request head read before answering anyway.
+MAX_REQUEST_HEAD = 16384
+
+_REQUEST_LINE = re.compile(rb"[A-Z]{1,16} (\S{1,8192}) HTTP/\d\.\d\r?\n")
+_METHOD_PREFIX = re.compile(rb"[A-Z]{0,16}( \S{0,8192}( H(T(T(P(/(\d(\.\d?)?)?)?)?)?)?)?)?\Z")
+
+
+class WhoamiProtocol(Protocol):
+    """Answers once, then closes."""
+
+    factory: WhoamiFactory
+    _timer: IDelayedCall | None = None
+
+    def connectionMade(self) -> None:
+        self._received = b""
+        self._answered = False
+        self._timer = self.factory.clock.callLater(SILENCE, self._answer_text)
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._answered:
+            return
+        self._received += data
+        head = self._received
+        line = _REQUEST_LINE.match(head)
+        if line is not None:
+            end = head.find(b"\r\n\r\n")
+            if end < 0:
+                end = head.find(b"\n\n")
+            if end >= 0 or len(head) > MAX_REQUEST_HEAD:
+                self._answer_http(head, line.group(1))
+            return
+        first_line = head.split(b"\n", 1)[0]
+        if b"\n" in head or _METHOD_PREFIX.match(first_line) is None:
+            self._answer_text()
+
+    def connectionLost(self, reason: object = None) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _report(self) -> dict[str, Any]:
+        assert self.transport is not None
+        return describe_connection(self.transport)
+
+    def _finish(self, data: bytes) -> None:
+        self._answered = True
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        assert self.transport is not None
+        self.transport.write(data)
+        self.transport.loseConnection()
+
+    def _answer_text(self) -> None:
+        self._timer = None
+        if not self._answered:
+            self._finish(render_text(self._report()).encode("utf-8"))
+
+    def _answer_http(self, head: bytes, target: bytes) -> None:
+        headers = head.split(b"\r\n\r\n", 1)[0].lower()
+        accept = re.search(rb"^accept:[^\n]*application/json", headers, re.MULTILINE)
+        query = parse_qs(urlsplit(target.decode("latin-1")).query)
+        wants_json = accept is not None or query.get("format") == ["json"]
+        report = self._report()
+        if wants_json:
+            body = json.dumps(report, indent=2).encode("utf-8") + b"\n"
+            kind = b"application/json"
+        else:
+            body = render_text(report).encode("utf-8")
+            kind = b"text/plain; charset=utf-8"
+        is_head = head.startswith(b"HEAD ")
+        self._finish(
+            b"HTTP/1.1 200 OK\r\nContent-Type: "
+            + kind
+            + b"\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n"
+            + (b"" if is_head else body)
+        )
+
+
+class WhoamiFactory(Factory):
+    """Builds L{WhoamiProtocol}s; C{clock} times the silence allowance."""
+
+    protocol = WhoamiProtocol  # type: ignore[assignment]
+
+    def __init__(self, clock: IReactorTime | None = None) -> None:
+        if clock is None:
+            from twisted.internet import reactor
+
+            clock = reactor
+        assert clock is not None
+        self.clock: IReactorTime = clock
+
+
+class Options(usage.Options):
+    """Options of C{twist proxy-whoami}."""
+
+    synopsis = "[--listen ENDPOINT]"
+    longdesc = (
+        "Answer every connection with what its PROXY header said: version, command,"
+        " addresses, every TLV decoded, and the real socket addresses. HTTP clients"
+        " get text, or JSON with 'Accept: application/json' or '?format=json'."
+    )
+    optParameters = [
+        ["listen", "l", DEFAULT_LISTEN, "Endpoint to listen on (default: " + DEFAULT_LISTEN + ")."],
+    ]
+
+
+def makeService(options: Options) -> IService:
+    """The whoami server on C{options["listen"]}."""
+    service: IService = strports.service(options["listen"], WhoamiFactory())
+    return service

@@ -1,0 +1,497 @@
+"""
+L{ProxyProtocolWrapper}: a factory wrapper that reads the PROXY header of
+each connection (spec section 2, "the receiver must not start processing the
+connection before it receives a complete and valid PROXY protocol header")
+and only then builds and connects the application's protocol, on a transport
+whose C{getPeer()} and C{getHost()} tell the header's addresses.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass, field
+from typing import Any
+
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    IHalfCloseableProtocol,
+    IHandshakeListener,
+    ILoggingContext,
+    IProtocol,
+    IProtocolFactory,
+    IReactorTime,
+    ITransport,
+)
+from twisted.logger import Logger
+from twisted.protocols.policies import WrappingFactory
+from twisted.python.failure import Failure
+from zope.interface import classImplements, implementer, providedBy
+
+from ._errors import InvalidHeader, NotProxyHeader
+from ._header import ProxyHeader
+from ._interfaces import IProxyProtocolTransport
+from ._parser import HeaderParser, parse_first
+from ._policy import ProxyProtocolPolicy
+
+__all__ = ["ProxyProtocolStats", "ProxyProtocolWrapper", "get_proxy_header", "get_proxy_transport"]
+
+_log = Logger(namespace="pptwisted")
+
+_WAITING, _CONNECTED, _CLOSED = 0, 1, 2
+#: Bytes of a rejected connection shown, in hex, in the log event.
+EXCERPT_BYTES = 32
+#: Interfaces of the application's protocol that the wrapper forwards to it.
+_FORWARDED = (IHalfCloseableProtocol, IHandshakeListener)
+
+
+@dataclass
+class ProxyProtocolStats:
+    """
+    Counters of a L{ProxyProtocolWrapper}, since it was created.
+
+    @ivar accepted: connections whose header was valid and whose application
+        protocol was connected.
+    @ivar direct: connections served without a header (optional mode, or an
+        untrusted peer with C{untrusted="direct"}).
+    @ivar rejected: connections closed for a bad header or an untrusted peer,
+        by reason: a L{pptwisted.Rule} value, or C{"untrusted"}.
+    @ivar timed_out: connections closed because the header did not arrive in
+        time.
+    @ivar lost: connections closed by the peer before a complete header.
+    @ivar refused: connections closed because the application's
+        C{buildProtocol} returned C{None}.
+    """
+
+    accepted: int = 0
+    direct: int = 0
+    rejected: collections.Counter[str] = field(default_factory=collections.Counter)
+    timed_out: int = 0
+    lost: int = 0
+    refused: int = 0
+
+
+def _describe(address: IAddress | None) -> str:
+    host = getattr(address, "host", None)
+    if host is not None:
+        port = getattr(address, "port", "")
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    name = getattr(address, "name", None)
+    if name is not None:
+        return f"unix:{name!r}"
+    return repr(address)
+
+
+class _Deadlines:
+    """
+    The header deadlines of one wrapper's pending connections. The timeout
+    is the same for all, so deadlines come in arrival order: one timer, set
+    for the oldest, serves them all (no DelayedCall per connection).
+    """
+
+    __slots__ = ("_call", "_clock", "_pending", "_timeout")
+
+    def __init__(self, clock: IReactorTime, timeout: float) -> None:
+        self._clock = clock
+        self._timeout = timeout
+        self._pending: collections.OrderedDict[ProxyProtocolConnection, float] = (
+            collections.OrderedDict()
+        )
+        self._call: IDelayedCall | None = None
+
+    def add(self, connection: ProxyProtocolConnection) -> None:
+        self._pending[connection] = self._clock.seconds() + self._timeout
+        if self._call is None:
+            self._call = self._clock.callLater(self._timeout, self._expire)
+
+    def discard(self, connection: ProxyProtocolConnection) -> None:
+        # The timer stays armed: the next connection usually comes before it
+        # fires, and then costs no timer of its own.
+        self._pending.pop(connection, None)
+
+    def stop(self) -> None:
+        """Cancel the timer if no connection waits (the wrapper stopped)."""
+        if not self._pending and self._call is not None:
+            self._call.cancel()
+            self._call = None
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def _expire(self) -> None:
+        self._call = None
+        now = self._clock.seconds()
+        pending = self._pending
+        while pending:
+            connection, deadline = next(iter(pending.items()))
+            if deadline > now:
+                self._call = self._clock.callLater(deadline - now, self._expire)
+                return
+            del pending[connection]
+            connection._timed_out()
+
+
+@implementer(IProtocol, ILoggingContext, IProxyProtocolTransport)
+class ProxyProtocolConnection:
+    """
+    One connection behind a L{ProxyProtocolWrapper}: the protocol of the real
+    transport, and, once the header is in, the transport of the application's
+    protocol. It then provides every interface the real transport provides;
+    what it does not define itself (TLS details, TCP options, producer
+    control) is the real transport's.
+    """
+
+    __slots__ = (
+        "__provides__",
+        "__weakref__",
+        "_closing",
+        "_head",
+        "_host",
+        "_parser",
+        "_peer",
+        "_state",
+        "factory",
+        "proxy_header",
+        "transport",
+        "wrappedProtocol",
+    )
+
+    def __init__(self, factory: ProxyProtocolWrapper) -> None:
+        self.factory = factory
+        self.transport: ITransport | None = None
+        self.wrappedProtocol: IProtocol | None = None
+        self.proxy_header: ProxyHeader | None = None
+        self._state = _WAITING
+        self._closing = False
+        self._parser: HeaderParser | None = None
+        self._head = b""
+        self._peer: IAddress | None = None
+        self._host: IAddress | None = None
+
+    # -- IProtocol, as seen by the real transport -----------------------------
+
+    def makeConnection(self, transport: ITransport) -> None:
+        self.transport = transport
+        factory = self.factory
+        factory.registerProtocol(self)  # type: ignore[no-untyped-call]
+        policy = factory.policy
+        if policy.trusted and not policy.is_trusted(transport.getPeer()):
+            if policy.untrusted == "refuse":
+                self._reject("untrusted", "peer is not in the trusted sources", b"")
+            else:
+                factory.stats.direct += 1
+                self._connect(None, b"")
+            return
+        factory.deadlines.add(self)
+
+    def connectionMade(self) -> None:
+        """Part of L{IProtocol}; L{makeConnection} does the work."""
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._state == _CONNECTED:
+            app = self.wrappedProtocol
+            assert app is not None
+            app.dataReceived(data)
+            return
+        if self._state != _WAITING:
+            return
+        # Keep the first bytes: the log excerpt, and in optional mode the
+        # bytes to pass through (NotProxyHeader comes within 12 bytes).
+        head = self._head
+        if len(head) < EXCERPT_BYTES:
+            self._head = head + data if head else data
+        factory = self.factory
+        parser = self._parser
+        try:
+            if parser is None:
+                found = parse_first(data, factory.versions, factory.max_v2_length)
+                if isinstance(found, HeaderParser):
+                    self._parser = found
+                    return
+                result: tuple[ProxyHeader, bytes] | None = found
+            else:
+                result = parser.feed(data)
+        except NotProxyHeader as e:
+            if not factory.policy.require_header:
+                factory.stats.direct += 1
+                self._connect(None, self._head)
+            else:
+                self._reject(e.rule.value, e.detail, self._head)
+            return
+        except InvalidHeader as e:
+            self._reject(e.rule.value, e.detail, self._head)
+            return
+        if result is not None:
+            factory.stats.accepted += 1
+            self._connect(*result)
+
+    def connectionLost(self, reason: Failure) -> None:
+        state = self._state
+        self._state = _CLOSED
+        factory = self.factory
+        factory.unregisterProtocol(self)  # type: ignore[no-untyped-call]
+        if state == _WAITING:
+            factory.deadlines.discard(self)
+            factory.stats.lost += 1
+        app = self.wrappedProtocol
+        if app is not None:
+            self.wrappedProtocol = None
+            app.connectionLost(reason)
+
+    # Called only when the application provides the interface (see _connect).
+
+    def readConnectionLost(self) -> None:
+        IHalfCloseableProtocol(self.wrappedProtocol).readConnectionLost()
+
+    def writeConnectionLost(self) -> None:
+        IHalfCloseableProtocol(self.wrappedProtocol).writeConnectionLost()
+
+    def handshakeCompleted(self) -> None:
+        IHandshakeListener(self.wrappedProtocol).handshakeCompleted()
+
+    def logPrefix(self) -> str:
+        app = self.wrappedProtocol
+        if app is not None:
+            if ILoggingContext.providedBy(app):
+                return str(app.logPrefix())
+            return app.__class__.__name__
+        return self.factory.logPrefix()
+
+    # -- the hand-over ----------------------------------------------------------
+
+    def _connect(self, header: ProxyHeader | None, rest: bytes) -> None:
+        if self._state == _WAITING:
+            self.factory.deadlines.discard(self)
+        self._state = _CONNECTED
+        self._parser = None
+        self._head = b""
+        transport = self.transport
+        assert transport is not None
+        self.proxy_header = header
+        if header is not None and header.source is not None:
+            self._peer = header.source
+            self._host = header.destination
+        else:
+            self._peer = transport.getPeer()
+        app = self.factory.wrappedFactory.buildProtocol(self._peer)
+        if app is None:
+            self.factory.stats.refused += 1
+            self._state = _CLOSED
+            transport.loseConnection()
+            return
+        self.wrappedProtocol = app
+        # Provide what the real transport provides, and the optional protocol
+        # interfaces the application provides, through a cached subclass.
+        self.__class__ = _connected_class(providedBy(transport), providedBy(app))
+        self._update_log_context(transport)
+        app.makeConnection(self)
+        if rest and not self._closing and self.wrappedProtocol is app:
+            app.dataReceived(rest)
+
+    def _update_log_context(self, transport: ITransport) -> None:
+        # Twisted's TCP and UNIX transports log under "prefix,session,host"
+        # chosen at accept time, i.e. the proxy's address: show the client.
+        if isinstance(getattr(transport, "logstr", None), str):
+            host = getattr(self._peer, "host", None) or _describe(self._peer)
+            session = getattr(transport, "sessionno", "-")
+            transport.logstr = f"{self.logPrefix()},{session},{host}"  # type: ignore[attr-defined]
+
+    def _reject(self, reason: str, detail: str, received: bytes) -> None:
+        if self._state == _WAITING:
+            self.factory.deadlines.discard(self)
+        self._state = _CLOSED
+        self._parser = None
+        self._head = b""
+        self.factory.stats.rejected[reason] += 1
+        assert self.transport is not None
+        _log.warn(
+            "Rejected connection from {peer}: {reason}: {detail}; received {excerpt}",
+            peer=_describe(self.transport.getPeer()),
+            reason=reason,
+            detail=detail,
+            excerpt=received[:EXCERPT_BYTES].hex(" ") or "nothing",
+        )
+        self.transport.loseConnection()
+
+    def _timed_out(self) -> None:
+        if self._state != _WAITING:
+            return
+        self._state = _CLOSED
+        parser = self._parser
+        received = parser.buffered if parser is not None else len(self._head)
+        self._parser = None
+        self._head = b""
+        self.factory.stats.timed_out += 1
+        assert self.transport is not None
+        _log.warn(
+            "Timed out after {timeout}s waiting for a PROXY header from {peer};"
+            " received {count} byte(s)",
+            timeout=self.factory.policy.timeout,
+            peer=_describe(self.transport.getPeer()),
+            count=received,
+        )
+        self.transport.loseConnection()
+
+    # -- ITransport, as seen by the application -------------------------------
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(data)  # type: ignore[union-attr]
+
+    def writeSequence(self, data: Any) -> None:
+        self.transport.writeSequence(data)  # type: ignore[union-attr]
+
+    def loseConnection(self) -> None:
+        self._closing = True
+        self.transport.loseConnection()  # type: ignore[union-attr]
+
+    def abortConnection(self) -> None:
+        self._closing = True
+        self.transport.abortConnection()  # type: ignore[union-attr]
+
+    def getPeer(self) -> IAddress:
+        """The client's address from the header (the real peer if none)."""
+        if self._peer is None:
+            return self.transport.getPeer()  # type: ignore[union-attr]
+        return self._peer
+
+    def getHost(self) -> IAddress:
+        """The destination address from the header (the real host if none)."""
+        if self._host is None:
+            return self.transport.getHost()  # type: ignore[union-attr]
+        return self._host
+
+    def getRealPeer(self) -> IAddress:
+        """The socket's peer: the load balancer."""
+        return self.transport.getPeer()  # type: ignore[union-attr]
+
+    def getRealHost(self) -> IAddress:
+        """The socket's own address."""
+        return self.transport.getHost()  # type: ignore[union-attr]
+
+    def registerProducer(self, producer: object, streaming: bool) -> None:
+        self.transport.registerProducer(producer, streaming)  # type: ignore[union-attr]
+
+    def unregisterProducer(self) -> None:
+        self.transport.unregisterProducer()  # type: ignore[union-attr]
+
+    def __getattr__(self, name: str) -> Any:
+        # Everything else the real transport offers (getPeerCertificate,
+        # setTcpNoDelay, pauseProducing, disconnecting, ...).
+        if name.startswith("__") or name in ProxyProtocolConnection.__slots__:
+            raise AttributeError(name)
+        transport = self.transport
+        if transport is None:
+            raise AttributeError(name)
+        return getattr(transport, name)
+
+    def __repr__(self) -> str:
+        name = ProxyProtocolConnection.__name__
+        real = _describe(self.transport.getPeer()) if self.transport is not None else "-"
+        return f"<{name} peer={_describe(self._peer)} real={real}>"
+
+
+_CLASS_CACHE: dict[tuple[object, object], type[ProxyProtocolConnection]] = {}
+_CLASS_CACHE_LIMIT = 256
+
+
+def _connected_class(transport_spec: Any, app_spec: Any) -> type[ProxyProtocolConnection]:
+    """
+    A subclass of L{ProxyProtocolConnection} that provides the interfaces of
+    C{transport_spec}, and the optional protocol interfaces the application
+    provides (so that e.g. half-close reaches it). Cached: building one per
+    connection (C{directlyProvides}) would cost more than the rest of the
+    hand-over.
+    """
+    key = (transport_spec, app_spec)
+    cls = _CLASS_CACHE.get(key)
+    if cls is None:
+        extra = [i for i in _FORWARDED if i in app_spec]
+        cls = type("ProxyProtocolConnection", (ProxyProtocolConnection,), {"__slots__": ()})
+        classImplements(cls, *list(transport_spec), *extra)  # type: ignore[misc]
+        if len(_CLASS_CACHE) < _CLASS_CACHE_LIMIT:
+            _CLASS_CACHE[key] = cls
+    return cls
+
+
+class ProxyProtocolWrapper(WrappingFactory):
+    """
+    Wrap any protocol factory so that its connections start with a PROXY
+    header, read and checked according to C{policy} before the factory's
+    C{buildProtocol} is called with the client's real address.
+
+    @ivar policy: the L{ProxyProtocolPolicy} in force.
+    @ivar stats: L{ProxyProtocolStats} counters (pass C{stats} to share them
+        between several wrappers).
+    """
+
+    protocol = ProxyProtocolConnection  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        wrappedFactory: IProtocolFactory,
+        policy: ProxyProtocolPolicy | None = None,
+        *,
+        clock: IReactorTime | None = None,
+        stats: ProxyProtocolStats | None = None,
+    ) -> None:
+        super().__init__(wrappedFactory)  # type: ignore[no-untyped-call]
+        self.policy = policy if policy is not None else ProxyProtocolPolicy()
+        if clock is None:
+            from twisted.internet import reactor
+
+            clock = reactor
+        assert clock is not None
+        self.clock: IReactorTime = clock
+        self.stats = stats if stats is not None else ProxyProtocolStats()
+        self.versions = self.policy.versions
+        self.max_v2_length = self.policy.max_v2_length
+        self.deadlines = _Deadlines(clock, self.policy.timeout)
+
+    def buildProtocol(self, addr: IAddress) -> ProxyProtocolConnection:  # type: ignore[override]
+        return ProxyProtocolConnection(self)
+
+    def stopFactory(self) -> None:
+        """The last port closed: drop the header timer if nothing waits."""
+        self.deadlines.stop()
+        super().stopFactory()  # type: ignore[no-untyped-call]
+
+    def logPrefix(self) -> str:
+        wrapped = self.wrappedFactory
+        if ILoggingContext.providedBy(wrapped):
+            prefix = str(wrapped.logPrefix())
+        else:
+            prefix = wrapped.__class__.__name__
+        return f"{prefix} (PROXY)"
+
+
+def get_proxy_transport(obj: object) -> IProxyProtocolTransport | None:
+    """
+    Find the PROXY-aware transport under C{obj}: a transport, a protocol, a
+    twisted.web C{Request} or an HTTP channel (TLS layers in between are
+    walked through). C{None} when the connection has no PROXY layer.
+    """
+    seen = 0
+    while obj is not None and seen < 16:
+        if IProxyProtocolTransport.providedBy(obj):
+            return obj
+        seen += 1
+        nxt = None
+        for attribute in ("transport", "channel", "_conn"):
+            nxt = getattr(obj, attribute, None)
+            if nxt is not None and nxt is not obj:
+                break
+        obj = nxt
+    return None
+
+
+def get_proxy_header(obj: object) -> ProxyHeader | None:
+    """
+    The L{ProxyHeader} of the connection under C{obj} (a transport, a
+    protocol or a twisted.web C{Request}), or C{None} when there is none
+    (no PROXY layer, or the connection was served as direct).
+    """
+    transport = get_proxy_transport(obj)
+    if transport is None:
+        return None
+    header: ProxyHeader | None = transport.proxy_header
+    return header

@@ -1,0 +1,129 @@
+"""
+HTTP clients that send a PROXY header on every connection: an
+C{IAgentEndpointFactory} for C{twisted.web.client.Agent}, and ready-made
+C{Agent} and C{treq.HTTPClient} objects. HTTPS works: the header goes on the
+TCP connection, before the TLS handshake.
+
+    from twisted.internet.address import IPv4Address
+    from pptwisted import ProxyHeader
+    from pptwisted.http import proxied_treq
+
+    header = ProxyHeader.proxy(
+        IPv4Address("TCP", "203.0.113.7", 40000), IPv4Address("TCP", "10.0.0.1", 443)
+    )
+    client = proxied_treq(reactor, header)
+    response = await client.get("https://backend.internal/")
+
+A connection pool that keeps connections (C{persistent=True}) reuses a
+connection for the next request to the same host: every request through one
+agent must then describe the same client. The default pool does not keep
+connections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
+from twisted.web.client import (
+    Agent,
+    BrowserLikePolicyForHTTPS,
+    HTTPConnectionPool,
+    _StandardEndpointFactory,
+)
+from twisted.web.iweb import IAgentEndpointFactory, IPolicyForHTTPS
+from zope.interface import implementer
+
+from ._client import ProxyProtocolClientEndpoint
+from ._header import ProxyHeader
+
+if TYPE_CHECKING:
+    from treq.client import HTTPClient
+    from twisted.web.client import URI
+
+__all__ = ["ProxyEndpointFactory", "proxied_agent", "proxied_treq"]
+
+HeaderSource = ProxyHeader | bytes | Callable[["URI"], ProxyHeader | bytes]
+
+
+@implementer(IAgentEndpointFactory)
+class ProxyEndpointFactory:
+    """
+    Endpoints for an C{Agent}: Twisted's usual ones (TCP, with TLS for
+    https), each sending C{header} first. C{header} may be a function of the
+    request's URI.
+    """
+
+    def __init__(
+        self,
+        reactor: IReactorTime,
+        header: HeaderSource,
+        *,
+        contextFactory: IPolicyForHTTPS | None = None,
+        connectTimeout: float | None = None,
+        bindAddress: tuple[str, int] | None = None,
+        crc32c: bool = False,
+    ) -> None:
+        if contextFactory is None:
+            contextFactory = BrowserLikePolicyForHTTPS()  # type: ignore[no-untyped-call]
+        self._standard = _StandardEndpointFactory(  # type: ignore[no-untyped-call]
+            reactor, contextFactory, connectTimeout, bindAddress
+        )
+        self._header = header
+        self._crc32c = crc32c
+
+    def endpointForURI(self, uri: URI) -> IStreamClientEndpoint:
+        endpoint = self._standard.endpointForURI(uri)
+        header = self._header(uri) if callable(self._header) else self._header
+        return ProxyProtocolClientEndpoint(endpoint, header, crc32c=self._crc32c)
+
+
+def proxied_agent(
+    reactor: IReactorTime,
+    header: HeaderSource,
+    *,
+    contextFactory: IPolicyForHTTPS | None = None,
+    connectTimeout: float | None = None,
+    bindAddress: tuple[str, int] | None = None,
+    pool: HTTPConnectionPool | None = None,
+    crc32c: bool = False,
+) -> Agent:
+    """An C{Agent} whose every connection starts with C{header}."""
+    factory = ProxyEndpointFactory(
+        reactor,
+        header,
+        contextFactory=contextFactory,
+        connectTimeout=connectTimeout,
+        bindAddress=bindAddress,
+        crc32c=crc32c,
+    )
+    agent: Agent = Agent.usingEndpointFactory(  # type: ignore[no-untyped-call]
+        reactor, factory, pool=pool
+    )
+    return agent
+
+
+def proxied_treq(
+    reactor: IReactorTime,
+    header: HeaderSource,
+    *,
+    contextFactory: IPolicyForHTTPS | None = None,
+    connectTimeout: float | None = None,
+    bindAddress: tuple[str, int] | None = None,
+    pool: HTTPConnectionPool | None = None,
+    crc32c: bool = False,
+) -> HTTPClient:
+    """A C{treq.HTTPClient} whose every connection starts with C{header}."""
+    from treq.client import HTTPClient
+
+    agent = proxied_agent(
+        reactor,
+        header,
+        contextFactory=contextFactory,
+        connectTimeout=connectTimeout,
+        bindAddress=bindAddress,
+        pool=pool,
+        crc32c=crc32c,
+    )
+    return HTTPClient(agent)

@@ -1,0 +1,503 @@
+"""
+Tests for sending PROXY headers: L{pptwisted.ProxyProtocolClientEndpoint},
+the C{proxy:} client prefix, L{pptwisted.header_for_connection} and the
+HTTP helpers in L{pptwisted.http}.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import treq
+from twisted.internet import reactor
+from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.endpoints import (
+    HostnameEndpoint,
+    SSL4ClientEndpoint,
+    TCP4ClientEndpoint,
+    TCP4ServerEndpoint,
+    clientFromString,
+    serverFromString,
+    wrapClientTLS,
+    wrapServerTLS,
+)
+from twisted.internet.error import NoProtocol
+from twisted.internet.interfaces import IAddress, IHandshakeListener, IListeningPort
+from twisted.internet.protocol import ClientFactory, Factory, Protocol
+from twisted.internet.ssl import (
+    Certificate,
+    CertificateOptions,
+    PrivateCertificate,
+    optionsForClientTLS,
+)
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.python.filepath import FilePath
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.web.client import BrowserLikePolicyForHTTPS
+from twisted.web.resource import Resource
+from twisted.web.server import Request, Site
+from zope.interface import implementer
+
+from pptwisted import (
+    TLV,
+    ProxyHeader,
+    ProxyProtocolClientEndpoint,
+    ProxyProtocolServerEndpoint,
+    get_proxy_header,
+    header_for_connection,
+    parse_header,
+)
+from pptwisted.http import proxied_agent, proxied_treq
+
+from .certs import make_self_signed, write_self_signed
+
+CLIENT = IPv4Address("TCP", "192.0.2.7", 4321)
+DEST = IPv4Address("TCP", "198.51.100.1", 443)
+V2_TCP4 = b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c\xc0\x00\x02\x07\xc6\x33\x64\x01\x10\xe1\x01\xbb"
+
+
+class Banner(Protocol):
+    """Writes as soon as it is connected, like SMTP or SSH clients do."""
+
+    def connectionMade(self) -> None:
+        assert self.transport is not None
+        self.transport.write(b"EHLO me\r\n")
+
+
+def connect_memory(
+    endpoint: ProxyProtocolClientEndpoint, memory: MemoryReactorClock
+) -> tuple[Deferred[Any], StringTransport]:
+    """Connect through a MemoryReactor and attach a StringTransport."""
+    d = endpoint.connect(Factory.forProtocol(Banner))
+    factory = memory.tcpClients[-1][2]
+    protocol = factory.buildProtocol(None)
+    transport = StringTransport()
+    protocol.makeConnection(transport)
+    return d, transport
+
+
+class HeaderFirstTests(SynchronousTestCase):
+    def test_v2_exact_bytes_before_app(self) -> None:
+        """The header is written before what the application writes in connectionMade."""
+        memory = MemoryReactorClock()
+        endpoint = ProxyProtocolClientEndpoint(
+            TCP4ClientEndpoint(memory, "127.0.0.1", 80), ProxyHeader.proxy(CLIENT, DEST)
+        )
+        d, transport = connect_memory(endpoint, memory)
+        self.assertEqual(transport.value(), V2_TCP4 + b"EHLO me\r\n")
+        self.assertIsInstance(self.successResultOf(d), Banner)
+
+    def test_v1_exact_bytes(self) -> None:
+        memory = MemoryReactorClock()
+        header = ProxyHeader.proxy(CLIENT, DEST, version=1)
+        endpoint = ProxyProtocolClientEndpoint(TCP4ClientEndpoint(memory, "127.0.0.1", 80), header)
+        _, transport = connect_memory(endpoint, memory)
+        self.assertEqual(
+            transport.value(), b"PROXY TCP4 192.0.2.7 198.51.100.1 4321 443\r\nEHLO me\r\n"
+        )
+
+    def test_raw_bytes_header(self) -> None:
+        memory = MemoryReactorClock()
+        endpoint = ProxyProtocolClientEndpoint(
+            TCP4ClientEndpoint(memory, "127.0.0.1", 80), b"PROXY UNKNOWN\r\n"
+        )
+        _, transport = connect_memory(endpoint, memory)
+        self.assertEqual(transport.value(), b"PROXY UNKNOWN\r\nEHLO me\r\n")
+
+    def test_crc32c(self) -> None:
+        memory = MemoryReactorClock()
+        endpoint = ProxyProtocolClientEndpoint(
+            TCP4ClientEndpoint(memory, "127.0.0.1", 80),
+            ProxyHeader.proxy(CLIENT, DEST),
+            crc32c=True,
+        )
+        _, transport = connect_memory(endpoint, memory)
+        self.assertEqual(
+            transport.value(),
+            b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x13\xc0\x00\x02\x07\xc6\x33\x64\x01\x10\xe1\x01\xbb"
+            + b"\x03\x00\x04"
+            + parse_header(transport.value())[0].get_tlv(0x03)  # type: ignore[operator]
+            + b"EHLO me\r\n",
+        )
+        self.assertIsNotNone(parse_header(transport.value())[0].crc32c)
+
+    def test_ssl_header_below_tls(self) -> None:
+        """With an ssl: endpoint, the header goes on TCP, under the TLS layer."""
+        memory = MemoryReactorClock()
+        ssl = SSL4ClientEndpoint(memory, "127.0.0.1", 443, CertificateOptions())
+        endpoint = ProxyProtocolClientEndpoint(ssl, ProxyHeader.proxy(CLIENT, DEST))
+        endpoint.connect(Factory.forProtocol(Banner))
+        self.assertEqual(memory.sslClients, [])
+        host, port, factory, _, _ = memory.tcpClients[0]
+        self.assertEqual((host, port), ("127.0.0.1", 443))
+        # TCP4ClientEndpoint's own wrapper, then ours, then TLS.
+        ours = factory._wrappedFactory
+        self.assertIsInstance(ours.wrappedFactory, TLSMemoryBIOFactory)
+        transport = StringTransport()
+        factory.buildProtocol(None).makeConnection(transport)
+        written = transport.value()
+        self.assertTrue(written.startswith(V2_TCP4))
+        # Then a TLS record (handshake, 0x16), not the application's bytes.
+        self.assertEqual(written[len(V2_TCP4) : len(V2_TCP4) + 1], b"\x16")
+        self.assertNotIn(b"EHLO", written)
+
+    def test_build_protocol_none(self) -> None:
+        memory = MemoryReactorClock()
+        endpoint = ProxyProtocolClientEndpoint(
+            TCP4ClientEndpoint(memory, "127.0.0.1", 80), ProxyHeader.proxy(CLIENT, DEST)
+        )
+
+        class Refusing(ClientFactory):
+            def buildProtocol(self, addr: IAddress) -> None:
+                return None
+
+        d = endpoint.connect(Refusing())
+        self.assertIsNone(memory.tcpClients[0][2].buildProtocol(None))
+        self.failureResultOf(d, NoProtocol)
+
+
+class ClientStringTests(SynchronousTestCase):
+    """The proxy: prefix for clientFromString."""
+
+    def written(self, description: str) -> bytes:
+        memory = MemoryReactorClock()
+        endpoint = clientFromString(memory, description)
+        self.assertIsInstance(endpoint, ProxyProtocolClientEndpoint)
+        _, transport = connect_memory(endpoint, memory)
+        value = transport.value()
+        self.assertTrue(value.endswith(b"EHLO me\r\n"))
+        return value[: -len(b"EHLO me\r\n")]
+
+    def test_default_v2(self) -> None:
+        self.assertEqual(
+            self.written(
+                "proxy:tcp:host=127.0.0.1:port=80:proxySourceHost=192.0.2.7"
+                ":proxySourcePort=4321:proxyDestHost=198.51.100.1:proxyDestPort=443"
+            ),
+            V2_TCP4,
+        )
+
+    def test_v1(self) -> None:
+        self.assertEqual(
+            self.written(
+                "proxy:tcp:host=127.0.0.1:port=80:proxyVersion=1:proxySourceHost=192.0.2.7"
+                ":proxySourcePort=4321:proxyDestHost=198.51.100.1:proxyDestPort=443"
+            ),
+            b"PROXY TCP4 192.0.2.7 198.51.100.1 4321 443\r\n",
+        )
+
+    def test_ipv6_escaped(self) -> None:
+        self.assertEqual(
+            self.written(
+                r"proxy:tcp:host=127.0.0.1:port=80:proxyVersion=1:proxySourceHost=2001\:db8\:\:7"
+                r":proxySourcePort=1:proxyDestHost=\:\:1:proxyDestPort=2"
+            ),
+            b"PROXY TCP6 2001:db8::7 ::1 1 2\r\n",
+        )
+
+    def test_tlvs(self) -> None:
+        written = self.written(
+            "proxy:tcp:host=127.0.0.1:port=80:proxySourceHost=192.0.2.7:proxySourcePort=4321"
+            ":proxyDestHost=198.51.100.1:proxyDestPort=443:proxyAuthority=example.com"
+            ":proxyUniqueId=abc:proxyAlpn=h2"
+        )
+        self.assertEqual(
+            written,
+            b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x25"
+            b"\xc0\x00\x02\x07\xc6\x33\x64\x01\x10\xe1\x01\xbb"
+            b"\x02\x00\x0bexample.com\x05\x00\x03abc\x01\x00\x02h2",
+        )
+        header, rest = parse_header(
+            self.written(
+                "proxy:tcp:host=127.0.0.1:port=80:proxySourceHost=192.0.2.7:proxySourcePort=1"
+                ":proxyDestHost=198.51.100.1:proxyDestPort=2:proxyCrc32c=yes"
+            )
+        )
+        self.assertIsNotNone(header.crc32c)
+        self.assertEqual(rest, b"")
+
+    def test_local(self) -> None:
+        self.assertEqual(
+            self.written("proxy:tcp:host=127.0.0.1:port=80:proxyLocal=yes"),
+            b"\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00",
+        )
+        self.assertEqual(
+            self.written("proxy:tcp:host=127.0.0.1:port=80:proxyLocal=yes:proxyVersion=1"),
+            b"PROXY UNKNOWN\r\n",
+        )
+
+    def test_unix(self) -> None:
+        written = self.written(
+            "proxy:tcp:host=127.0.0.1:port=80:proxySourcePath=/run/a:proxyDestPath=/run/b"
+        )
+        self.assertEqual(
+            written,
+            b"\r\n\r\n\x00\r\nQUIT\n\x21\x31\x00\xd8"
+            + b"/run/a".ljust(108, b"\x00")
+            + b"/run/b".ljust(108, b"\x00"),
+        )
+
+    def test_errors(self) -> None:
+        base = "proxy:tcp:host=127.0.0.1:port=80"
+        full = (
+            ":proxySourceHost=192.0.2.7:proxySourcePort=1:proxyDestHost=192.0.2.8:proxyDestPort=2"
+        )
+        for description, word in [
+            (base + full + ":proxyVersoin=1", "proxyVersoin"),
+            (base + full + ":proxyVersion=3", "proxyVersion"),
+            (base + ":proxySourceHost=192.0.2.7", "proxyDestHost"),
+            (base + full.replace("192.0.2.7", "example.com"), "proxySourceHost"),
+            (base + full.replace("proxySourcePort=1", "proxySourcePort=70000"), "proxySourcePort"),
+            (base + full + ":proxyVersion=1:proxyAlpn=h2", "proxyVersion=2"),
+            (base + full + ":proxyCrc32c=perhaps", "proxyCrc32c"),
+            (
+                base
+                + r":proxySourceHost=\:\:1:proxySourcePort=1:proxyDestHost=1.2.3.4:proxyDestPort=2",
+                "both",
+            ),
+            ("proxy:proxyLocal=yes", "proxy:tcp"),
+        ]:
+            error = self.assertRaises(ValueError, clientFromString, reactor, description)
+            self.assertIn(word, str(error), description)
+
+
+class HeaderForConnectionTests(SynchronousTestCase):
+    def test_plain(self) -> None:
+        transport = StringTransport(peerAddress=CLIENT, hostAddress=DEST)
+        self.assertEqual(header_for_connection(transport), ProxyHeader.proxy(CLIENT, DEST))
+        self.assertEqual(
+            header_for_connection(transport, version=1, tlvs=[TLV(1, b"h2")]),
+            ProxyHeader.proxy(CLIENT, DEST, version=1),
+        )
+
+    def test_ipv6_and_unix(self) -> None:
+        v6 = StringTransport(
+            peerAddress=IPv6Address("TCP", "2001:db8::7", 1),
+            hostAddress=IPv6Address("TCP", "::1", 2),
+        )
+        self.assertEqual(header_for_connection(v6).source, IPv6Address("TCP", "2001:db8::7", 1))
+        unnamed = StringTransport(
+            peerAddress=UNIXAddress(None), hostAddress=UNIXAddress(b"/run/a.sock")
+        )
+        self.assertIsNone(header_for_connection(unnamed).source)
+        self.assertEqual(header_for_connection(unnamed).to_bytes()[12], 0x20)
+
+    def test_passes_received_tlvs(self) -> None:
+        """A relay behind proxy: forwards the header it received, TLVs included."""
+        from pptwisted import ProxyProtocolWrapper
+
+        received = ProxyHeader.proxy(CLIENT, DEST, tlvs=[TLV(0xE1, b"x"), TLV(2, b"sni")])
+        seen: list[Protocol] = []
+
+        class Keep(Protocol):
+            def connectionMade(self) -> None:
+                seen.append(self)
+
+        wrapper = ProxyProtocolWrapper(Factory.forProtocol(Keep), clock=MemoryReactorClock())
+        proto = wrapper.buildProtocol(None)
+        proto.makeConnection(
+            StringTransport(
+                peerAddress=IPv4Address("TCP", "10.0.0.9", 1),
+                hostAddress=IPv4Address("TCP", "10.0.0.1", 2),
+            )
+        )
+        proto.dataReceived(received.to_bytes(crc32c=True))
+        forwarded = header_for_connection(seen[0].transport)  # type: ignore[arg-type]
+        self.assertEqual(forwarded, received)
+
+
+class Echo(Protocol):
+    def dataReceived(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(data)
+
+
+@implementer(IHandshakeListener)
+class Reporter(Protocol):
+    """Writes what it learnt about its TLS connection as JSON, then closes."""
+
+    def handshakeCompleted(self) -> None:
+        assert self.transport is not None
+        header = get_proxy_header(self.transport)
+        relay = header_for_connection(self.transport)
+        ssl = relay.ssl
+        peer = self.transport.getPeer()
+        assert isinstance(peer, IPv4Address)
+        report = {
+            "peer": [peer.host, peer.port],
+            "version": header.version if header else None,
+            "tls": ssl.version if ssl else None,
+            "cipher": ssl.cipher if ssl else None,
+            "cn": ssl.cn if ssl else None,
+            "client_cert": ssl.client_cert_conn if ssl else None,
+            "key_alg": ssl.key_alg if ssl else None,
+            "sig_alg": ssl.sig_alg if ssl else None,
+            "authority": relay.authority,
+        }
+        self.transport.write(json.dumps(report).encode() + b"\n")
+        self.transport.loseConnection()
+
+
+class Collect(Protocol):
+    def __init__(self) -> None:
+        self.data = b""
+        self.done: Deferred[bytes] = Deferred()
+
+    def dataReceived(self, data: bytes) -> None:
+        self.data += data
+
+    def connectionLost(self, reason: object = None) -> None:
+        self.done.callback(self.data)
+
+
+class RoundTripTests(TestCase):
+    """Real loopback connections from our client endpoint to our server."""
+
+    def setUp(self) -> None:
+        directory = FilePath(self.mktemp())
+        directory.makedirs()
+        self.key, self.cert = write_self_signed(directory, "localhost")
+        self.cert_pem = self.cert.getContent()
+
+    @inlineCallbacks
+    def listen(self, description: str, factory: Factory) -> Any:
+        port: IListeningPort = yield serverFromString(reactor, description).listen(factory)
+        self.addCleanup(port.stopListening)
+        return port.getHost().port
+
+    @inlineCallbacks
+    def test_tls_with_client_certificate(self):  # type: ignore[no-untyped-def]
+        """Header before TLS; the server sees the client, and TLS details for a relay."""
+        client_key, client_cert = make_self_signed("client")
+        client = PrivateCertificate.loadPEM(client_cert + client_key)
+        server = PrivateCertificate.loadPEM(self.cert_pem)
+        server_options = CertificateOptions(
+            privateKey=server.privateKey.original,
+            certificate=server.original,
+            verify=True,
+            caCerts=[client.original],
+            requireCertificate=True,
+        )
+        server_endpoint = ProxyProtocolServerEndpoint(
+            wrapServerTLS(server_options, TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1"))
+        )
+        port = yield server_endpoint.listen(Factory.forProtocol(Reporter))
+        self.addCleanup(port.stopListening)
+        client_options = optionsForClientTLS(
+            "localhost", trustRoot=Certificate.loadPEM(self.cert_pem), clientCertificate=client
+        )
+        endpoint = ProxyProtocolClientEndpoint(
+            wrapClientTLS(
+                client_options, HostnameEndpoint(reactor, "127.0.0.1", port.getHost().port)
+            ),
+            ProxyHeader.proxy(
+                IPv4Address("TCP", "203.0.113.5", 999), IPv4Address("TCP", "203.0.113.1", 443)
+            ),
+        )
+        collect = Collect()
+        yield endpoint.connect(Factory.forProtocol(lambda: collect))
+        raw = yield collect.done.addTimeout(10, reactor)
+        report = json.loads(raw)
+        self.assertEqual(report["peer"], ["203.0.113.5", 999])
+        self.assertEqual(report["version"], 2)
+        self.assertTrue(report["tls"].startswith("TLSv1"), report)
+        self.assertTrue(report["cipher"], report)
+        self.assertEqual(report["cn"], "client")
+        self.assertTrue(report["client_cert"])
+        self.assertEqual(report["key_alg"], "EC256")
+        self.assertEqual(report["sig_alg"], "ecdsa-with-SHA256")
+        self.assertEqual(report["authority"], "localhost")
+
+    @inlineCallbacks
+    def test_echo_megabyte_v1(self):  # type: ignore[no-untyped-def]
+        port = yield self.listen("proxy:tcp:0:interface=127.0.0.1", Factory.forProtocol(Echo))
+        endpoint = ProxyProtocolClientEndpoint(
+            TCP4ClientEndpoint(reactor, "127.0.0.1", port),
+            ProxyHeader.proxy(CLIENT, DEST, version=1),
+        )
+        payload = bytes(range(256)) * 4096
+        received = Deferred()
+
+        class Sender(Protocol):
+            data = b""
+
+            def connectionMade(self) -> None:
+                assert self.transport is not None
+                self.transport.write(payload)
+
+            def dataReceived(self, data: bytes) -> None:
+                self.data += data
+                if len(self.data) >= len(payload):
+                    assert self.transport is not None
+                    self.transport.loseConnection()
+                    received.callback(self.data)
+
+        yield endpoint.connect(Factory.forProtocol(Sender))
+        echoed = yield received.addTimeout(20, reactor)
+        self.assertEqual(echoed, payload)
+
+
+class ClientAddress(Resource):
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        header = get_proxy_header(request)
+        return json.dumps(
+            {
+                "client": request.getClientAddress().host,  # type: ignore[attr-defined]
+                "authority": header.authority if header else None,
+            }
+        ).encode()
+
+
+class HTTPClientTests(TestCase):
+    """treq and Agent carry the header, over HTTP and HTTPS."""
+
+    @inlineCallbacks
+    def serve(self, description: str) -> Any:
+        port = yield serverFromString(reactor, description).listen(Site(ClientAddress()))
+        self.addCleanup(port.stopListening)
+        return port.getHost().port
+
+    @inlineCallbacks
+    def test_treq_http(self):  # type: ignore[no-untyped-def]
+        port = yield self.serve("proxy:tcp:0:interface=127.0.0.1")
+        header = ProxyHeader.proxy(CLIENT, DEST, tlvs=[TLV(2, b"example.org")])
+        client = proxied_treq(reactor, header)
+        response = yield client.get(f"http://127.0.0.1:{port}/").addTimeout(10, reactor)
+        body = yield treq.json_content(response)
+        self.assertEqual(body, {"client": "192.0.2.7", "authority": "example.org"})
+
+    @inlineCallbacks
+    def test_treq_https(self):  # type: ignore[no-untyped-def]
+        directory = FilePath(self.mktemp())
+        directory.makedirs()
+        key, cert = write_self_signed(directory, "localhost")
+        port = yield self.serve(
+            f"proxy:ssl:0:interface=127.0.0.1:privateKey={key.path}:certKey={cert.path}"
+        )
+        policy = BrowserLikePolicyForHTTPS(trustRoot=Certificate.loadPEM(cert.getContent()))
+        client = proxied_treq(
+            reactor, ProxyHeader.proxy(CLIENT, DEST, version=1), contextFactory=policy
+        )
+        response = yield client.get(f"https://localhost:{port}/").addTimeout(10, reactor)
+        body = yield treq.json_content(response)
+        self.assertEqual(body["client"], "192.0.2.7")
+
+    @inlineCallbacks
+    def test_agent_header_per_uri(self):  # type: ignore[no-untyped-def]
+        port = yield self.serve("proxy:tcp:0:interface=127.0.0.1")
+        seen: list[bytes] = []
+
+        def header_for(uri: Any) -> ProxyHeader:
+            seen.append(uri.path)
+            return ProxyHeader.proxy(IPv4Address("TCP", "192.0.2.99", 1), DEST)
+
+        agent = proxied_agent(reactor, header_for)
+        response = yield agent.request(b"GET", f"http://127.0.0.1:{port}/x".encode())
+        body = yield treq.json_content(response)
+        self.assertEqual(body["client"], "192.0.2.99")
+        self.assertEqual(seen, [b"/x"])
