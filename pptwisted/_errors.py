@@ -10,6 +10,7 @@ the rule of HAProxy's ``doc/proxy-protocol.txt`` that was broken).
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 __all__ = [
     "IncompleteHeader",
@@ -66,11 +67,15 @@ class IncompleteHeader(ProxyProtocolError):
 
     @ivar needed: at least how many more bytes must arrive before the header
         can be complete (always >= 1).
+    @ivar parser: when raised by C{parse_header}, the C{HeaderParser} that
+        holds the bytes seen so far: feed it the rest instead of parsing the
+        whole again.
     """
 
-    def __init__(self, needed: int) -> None:
+    def __init__(self, needed: int, parser: Any = None) -> None:
         super().__init__(f"incomplete PROXY header: at least {needed} more byte(s)")
         self.needed = needed
+        self.parser = parser
 
 
 class InvalidHeader(ProxyProtocolError):

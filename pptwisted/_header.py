@@ -51,6 +51,10 @@ class Transport(enum.IntEnum):
     DGRAM = 0x2
 
 
+# TLV types as plain ints: the accessors are on the hot path of applications.
+_ALPN, _AUTHORITY, _CRC32C, _NOOP, _UNIQUE_ID = 0x01, 0x02, 0x03, 0x04, 0x05
+_SSL, _NETNS, _GCP, _AWS, _AZURE = 0x20, 0x30, 0xE0, 0xEA, 0xEE
+
 _ADDRESS_SIZE = {Family.UNSPEC: 0, Family.INET: 12, Family.INET6: 36, Family.UNIX: 216}
 
 
@@ -147,32 +151,44 @@ class ProxyHeader(NamedTuple):
     @property
     def alpn(self) -> bytes | None:
         """Application protocol (PP2_TYPE_ALPN), e.g. C{b"h2"}."""
-        return first_tlv(self.tlvs, TLVType.ALPN)
+        for t, value in self.tlvs:
+            if t == _ALPN:
+                return value
+        return None
 
     @property
     def authority(self) -> str | None:
         """Host name the client asked for, usually the TLS SNI (UTF-8)."""
-        return text_or_none(first_tlv(self.tlvs, TLVType.AUTHORITY), "utf-8")
+        for t, value in self.tlvs:
+            if t == _AUTHORITY:
+                try:
+                    return value.decode("utf-8")
+                except UnicodeDecodeError:
+                    return None
+        return None
 
     @property
     def unique_id(self) -> bytes | None:
         """Opaque unique connection id (PP2_TYPE_UNIQUE_ID)."""
-        return first_tlv(self.tlvs, TLVType.UNIQUE_ID)
+        for t, value in self.tlvs:
+            if t == _UNIQUE_ID:
+                return value
+        return None
 
     @property
     def netns(self) -> str | None:
         """Network namespace name (PP2_TYPE_NETNS, ASCII)."""
-        return text_or_none(first_tlv(self.tlvs, TLVType.NETNS), "ascii")
+        return text_or_none(first_tlv(self.tlvs, _NETNS), "ascii")
 
     @property
     def noop(self) -> bytes | None:
         """The payload of the first NOOP (padding) TLV, if any."""
-        return first_tlv(self.tlvs, TLVType.NOOP)
+        return first_tlv(self.tlvs, _NOOP)
 
     @property
     def crc32c(self) -> int | None:
         """The CRC32C the sender put in the header (the parser verified it)."""
-        value = first_tlv(self.tlvs, TLVType.CRC32C)
+        value = first_tlv(self.tlvs, _CRC32C)
         if value is None or len(value) != 4:
             return None
         return int.from_bytes(value, "big")
@@ -180,12 +196,12 @@ class ProxyHeader(NamedTuple):
     @property
     def ssl(self) -> SSLInfo | None:
         """The decoded SSL record (client flags, verify, sub-TLVs), or C{None}."""
-        return SSLInfo.from_value_or_none(first_tlv(self.tlvs, TLVType.SSL))
+        return SSLInfo.from_value_or_none(first_tlv(self.tlvs, _SSL))
 
     @property
     def aws_vpce_id(self) -> str | None:
         """AWS PrivateLink VPC endpoint id (0xEA subtype 0x01), or C{None}."""
-        for value in self.get_tlvs(TLVType.AWS):
+        for value in self.get_tlvs(_AWS):
             if len(value) > 1 and value[0] == 0x01:
                 return text_or_none(value[1:], "ascii")
         return None
@@ -193,7 +209,7 @@ class ProxyHeader(NamedTuple):
     @property
     def azure_link_id(self) -> int | None:
         """Azure Private Link LINKID (0xEE subtype 0x01, uint32 LE), or C{None}."""
-        for value in self.get_tlvs(TLVType.AZURE):
+        for value in self.get_tlvs(_AZURE):
             if len(value) == 5 and value[0] == 0x01:
                 return int.from_bytes(value[1:], "little")
         return None
@@ -201,7 +217,7 @@ class ProxyHeader(NamedTuple):
     @property
     def gcp_psc_connection_id(self) -> int | None:
         """GCP Private Service Connect connection id (0xE0, uint64 BE), or C{None}."""
-        value = first_tlv(self.tlvs, TLVType.GCP)
+        value = first_tlv(self.tlvs, _GCP)
         if value is None or len(value) != 8:
             return None
         return int.from_bytes(value, "big")

@@ -6,19 +6,28 @@ L{parse_header}.
 
 from __future__ import annotations
 
+import socket
 import struct
 from collections.abc import Collection
+from typing import Literal
 
-from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.address import IPv6Address
 
+from ._addresses import ipv4_address
 from ._errors import IncompleteHeader, InvalidHeader, NotProxyHeader, Rule
 from ._header import V2_SIGNATURE, Command, Family, ProxyHeader, Transport
-from ._v1 import MAX_V1_LENGTH, TCP4_LINE, TCP6_LINE, UNKNOWN_LINE, V1Scanner, ipv6_text
-from ._v2 import ADDRESS_SIZE, DEFAULT_MAX_V2_LENGTH, check_v2_prefix, parse_v2
+from ._tlv import TLV, scan_tlvs
+from ._v1 import MAX_V1_LENGTH, TCP4_LINE, TCP6_LINE, UNKNOWN_LINE, V1Scanner
+from ._v2 import ADDRESS_SIZE, DEFAULT_MAX_V2_LENGTH, check_v2_prefix, parse_v2, verify_crc
 
 __all__ = ["DEFAULT_MAX_V2_LENGTH", "HeaderParser", "parse_header"]
 
 _tuple_new = tuple.__new__
+_unpack_inet = struct.Struct("!4s4sHH").unpack_from
+_ntoa = socket.inet_ntoa
+_ntop = socket.inet_ntop
+_pton = socket.inet_pton
+_AF_INET6 = socket.AF_INET6
 _unpack_head = struct.Struct("!BBH").unpack_from
 _match4 = TCP4_LINE.match
 _match6 = TCP6_LINE.match
@@ -27,6 +36,7 @@ _PROXY = Command.PROXY
 _INET = Family.INET
 _INET6 = Family.INET6
 _STREAM = Transport.STREAM
+_DGRAM = Transport.DGRAM
 _UNKNOWN_HEADER = ProxyHeader(1, Command.PROXY, Family.UNSPEC, Transport.UNSPEC, None, None, ())
 _V1_SIGNATURE = b"PROXY"
 
@@ -43,8 +53,8 @@ def _v1_from_line(data: bytes | bytearray) -> tuple[ProxyHeader, int] | None:
                 _PROXY,
                 _INET,
                 _STREAM,
-                IPv4Address("TCP", src.decode(), int(sport)),
-                IPv4Address("TCP", dst.decode(), int(dport)),
+                ipv4_address("TCP", src.decode(), int(sport)),
+                ipv4_address("TCP", dst.decode(), int(dport)),
                 (),
             ),
         )
@@ -52,9 +62,12 @@ def _v1_from_line(data: bytes | bytearray) -> tuple[ProxyHeader, int] | None:
     m = _match6(data)
     if m is not None and m.end() <= MAX_V1_LENGTH:
         src, dst, sport, dport = m.groups()
-        src_text = ipv6_text(src)
-        dst_text = ipv6_text(dst)
-        if src_text is None or dst_text is None:
+        # The expression admitted only [0-9A-Fa-f:.]{2,45}: inet_pton judges
+        # the rest, inet_ntop gives the canonical form.
+        try:
+            src_text = _ntop(_AF_INET6, _pton(_AF_INET6, src.decode()))
+            dst_text = _ntop(_AF_INET6, _pton(_AF_INET6, dst.decode()))
+        except OSError:
             return None
         header = _tuple_new(
             ProxyHeader,
@@ -218,34 +231,15 @@ class HeaderParser:
         return parse_v2(bytes(buf[:total]), total), total
 
 
-def parse_first(
+def _parse_slow(
     data: bytes,
     versions: Collection[int],
     max_v2_length: int,
 ) -> tuple[ProxyHeader, bytes] | HeaderParser:
     """
-    Parse the first bytes of a connection: the header and what follows it
-    when C{data} holds a whole header, else the L{HeaderParser} that has
-    consumed C{data} and waits for more. Raise L{InvalidHeader} as
-    L{parse_header} does.
+    The general case of L{parse_header}: the header and what follows it,
+    or the L{HeaderParser} that has consumed C{data} and waits for more.
     """
-    if data[:12] == V2_SIGNATURE:
-        if 2 in versions and len(data) >= 16:
-            ver_cmd, fam, length = _unpack_head(data, 12)
-            # The common case in one test; anything unusual takes the checks below.
-            if (
-                ver_cmd == 0x21
-                and length <= max_v2_length
-                and ADDRESS_SIZE.get(fam, 0xFFFF) <= length
-                and len(data) >= 16 + length
-            ):
-                total = 16 + length
-                return parse_v2(data, total), data[total:]
-    elif 1 in versions:
-        found = _v1_from_line(data)
-        if found is not None:
-            header, end = found
-            return header, data[end:]
     parser = HeaderParser(versions=versions, max_v2_length=max_v2_length)
     result = parser.feed(data)
     if result is None:
@@ -264,12 +258,68 @@ def parse_header(
 
     @return: the header and the bytes that follow it, untouched.
     @raise IncompleteHeader: C{data} is a valid beginning of a header;
-        C{needed} says at least how many more bytes are required.
+        C{needed} says at least how many more bytes are required, and
+        C{parser} is a L{HeaderParser} holding C{data}, to feed the rest to.
     @raise InvalidHeader: C{data} can never begin a valid header; C{rule}
         names the rule broken (L{NotProxyHeader} when it is not the PROXY
         protocol at all).
     """
-    result = parse_first(data, versions, max_v2_length)
+    if data[:12] == V2_SIGNATURE:
+        if 2 in versions and len(data) >= 28:
+            ver_cmd, fam, length = _unpack_head(data, 12)
+            # The most common header, PROXY over IPv4, in one place; every
+            # other case (and every error) goes through HeaderParser.
+            if ver_cmd == 0x21 and (fam == 0x11 or fam == 0x12) and 12 <= length <= max_v2_length:
+                total = 16 + length
+                if len(data) >= total:
+                    src, dst, sport, dport = _unpack_inet(data, 16)
+                    if total == 28:
+                        tlvs: tuple[TLV, ...] = ()
+                    else:
+                        tlvs, crc_at = scan_tlvs(data, 28, total)
+                        if crc_at >= 0:
+                            verify_crc(data, crc_at, total)
+                    kind: Literal["TCP", "UDP"] = "TCP" if fam == 0x11 else "UDP"
+                    header = _tuple_new(
+                        ProxyHeader,
+                        (
+                            2,
+                            _PROXY,
+                            _INET,
+                            _STREAM if fam == 0x11 else _DGRAM,
+                            ipv4_address(kind, _ntoa(src), sport),
+                            ipv4_address(kind, _ntoa(dst), dport),
+                            tlvs,
+                        ),
+                    )
+                    return header, data[total:]
+            else:
+                found = _v2_complete(data, versions, max_v2_length)
+                if found is not None:
+                    return found
+    elif 1 in versions:
+        line = _v1_from_line(data)
+        if line is not None:
+            return line[0], data[line[1] :]
+    result = _parse_slow(data, versions, max_v2_length)
     if isinstance(result, HeaderParser):
-        raise IncompleteHeader(result.needed)
+        raise IncompleteHeader(result.needed, result)
     return result
+
+
+def _v2_complete(
+    data: bytes, versions: Collection[int], max_v2_length: int
+) -> tuple[ProxyHeader, bytes] | None:
+    """A whole, valid v2 header of any family at the start of C{data}, or None."""
+    if 2 not in versions:
+        return None
+    ver_cmd, fam, length = _unpack_head(data, 12)
+    if (
+        (ver_cmd == 0x21 or ver_cmd == 0x20)
+        and length <= max_v2_length
+        and len(data) >= 16 + length
+        and (ver_cmd == 0x20 or ADDRESS_SIZE.get(fam, 0x10000) <= length)
+    ):
+        total = 16 + length
+        return parse_v2(data, total, ver_cmd, fam), data[total:]
+    return None

@@ -87,26 +87,44 @@ def parse_tlvs(data: bytes, start: int, end: int, ssl: bool = False) -> tuple[TL
     @param ssl: C{True} when parsing the sub-TLVs of an SSL record (errors
         then name the SSL rule).
     """
+    return scan_tlvs(data, start, end, ssl)[0]
+
+
+def scan_tlvs(data: bytes, start: int, end: int, ssl: bool = False) -> tuple[tuple[TLV, ...], int]:
+    """
+    L{parse_tlvs}, also returning the offset of the CRC32C value (-1 when
+    there is none) after checking that it is 4 bytes long and alone.
+    """
     tlvs: list[TLV] = []
     append = tlvs.append
+    crc_at = -1
     pos = start
     while pos < end:
-        if end - pos < 3:
-            raise _truncated(ssl, f"{end - pos} byte(s) left at offset {pos}, a TLV needs 3")
-        t, length = _unpack_tl(data, pos)
         vstart = pos + 3
-        pos = vstart + length
-        if pos > end:
+        if vstart > end:
+            raise _truncated(ssl, f"{end - pos} byte(s) left at offset {pos}, a TLV needs 3")
+        t = data[pos]
+        nxt = vstart + ((data[pos + 1] << 8) | data[pos + 2])
+        if nxt > end:
             raise _truncated(
                 ssl,
-                f"TLV 0x{t:02X} at offset {vstart - 3} declares {length} byte(s),"
+                f"TLV 0x{t:02X} at offset {pos} declares {nxt - vstart} byte(s),"
                 f" only {end - vstart} left",
             )
-        value = data[vstart:pos]
-        if t == 0x20 and not ssl:
-            _check_ssl(value)
-        append(_tuple_new(TLV, (t, value)))
-    return tuple(tlvs)
+        if (t == 0x03 or t == 0x20) and not ssl:
+            if t == 0x03:
+                if nxt - vstart != 4:
+                    raise InvalidHeader(
+                        Rule.V2_CRC32C_LENGTH, f"CRC32C TLV is {nxt - vstart} bytes, must be 4"
+                    )
+                if crc_at >= 0:
+                    raise InvalidHeader(Rule.V2_CRC32C_DUPLICATE, "more than one CRC32C TLV")
+                crc_at = vstart
+            else:
+                _check_ssl(data[vstart:nxt])
+        append(_tuple_new(TLV, (t, data[vstart:nxt])))
+        pos = nxt
+    return tuple(tlvs), crc_at
 
 
 def _truncated(ssl: bool, detail: str) -> InvalidHeader:

@@ -21,13 +21,14 @@ import struct
 from typing import Literal
 
 from crc32c import crc32c
-from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
+from twisted.internet.address import IPv6Address, UNIXAddress
 
+from ._addresses import ipv4_address
 from ._errors import InvalidHeader, NotProxyHeader, Rule
 from ._header import V2_SIGNATURE, Command, Family, ProxyHeader, Transport
-from ._tlv import parse_tlvs
+from ._tlv import scan_tlvs
 
-__all__ = ["DEFAULT_MAX_V2_LENGTH", "check_v2_prefix", "parse_v2"]
+__all__ = ["DEFAULT_MAX_V2_LENGTH", "check_v2_prefix", "parse_v2", "verify_crc"]
 
 #: Default cap on the v2 length field: HAProxy's default buffer is 16 KiB.
 DEFAULT_MAX_V2_LENGTH = 16384 - 16
@@ -109,20 +110,22 @@ def _unix_path(raw: bytes) -> bytes:
     return raw.split(b"\0", 1)[0]
 
 
-def parse_v2(data: bytes, end: int) -> ProxyHeader:
+def parse_v2(data: bytes, end: int, ver_cmd: int = -1, fam: int = -1) -> ProxyHeader:
     """
     Parse the complete v2 header C{data[:end]} (C{end} as returned by
-    L{check_v2_prefix}, which has already been called on it).
+    L{check_v2_prefix}, which has already been called on it). C{ver_cmd}
+    and C{fam}, bytes 12 and 13, are read from C{data} unless given.
     """
-    ver_cmd, fam, _ = _unpack_head(data, 12)
+    if ver_cmd < 0:
+        ver_cmd, fam, _ = _unpack_head(data, 12)
     if ver_cmd == 0x20:
         # LOCAL: skip the whole block whatever the family byte says.
         return _LOCAL_HEADER
     if fam == 0x11 or fam == 0x12:
         src, dst, sport, dport = _unpack_inet(data, 16)
         kind: Literal["TCP", "UDP"] = "TCP" if fam == 0x11 else "UDP"
-        source: object = IPv4Address(kind, _ntoa(src), sport)
-        destination: object = IPv4Address(kind, _ntoa(dst), dport)
+        source: object = ipv4_address(kind, _ntoa(src), sport)
+        destination: object = ipv4_address(kind, _ntoa(dst), dport)
         start = 28
     elif fam == 0x21 or fam == 0x22:
         src, dst, sport, dport = _unpack_inet6(data, 16)
@@ -139,30 +142,20 @@ def parse_v2(data: bytes, end: int) -> ProxyHeader:
         source = destination = None
         start = 16
     family, transport = _KINDS[fam]
-    tlvs = parse_tlvs(data, start, end) if start < end else ()
-    if tlvs:
-        _verify_crc(data, start, end)
+    if start < end:
+        tlvs, crc_at = scan_tlvs(data, start, end)
+        if crc_at >= 0:
+            verify_crc(data, crc_at, end)
+    else:
+        tlvs = ()
     return _tuple_new(ProxyHeader, (2, _PROXY, family, transport, source, destination, tlvs))
 
 
-def _verify_crc(data: bytes, start: int, end: int) -> None:
-    """Check the CRC32C TLV, if any (spec 2.2.3); TLVs already tile."""
-    found = -1
-    pos = start
-    while pos < end:
-        t = data[pos]
-        length = (data[pos + 1] << 8) | data[pos + 2]
-        if t == 0x03:
-            if length != 4:
-                raise InvalidHeader(
-                    Rule.V2_CRC32C_LENGTH, f"CRC32C TLV is {length} bytes, must be 4"
-                )
-            if found >= 0:
-                raise InvalidHeader(Rule.V2_CRC32C_DUPLICATE, "more than one CRC32C TLV")
-            found = pos + 3
-        pos += 3 + length
-    if found < 0:
-        return
+def verify_crc(data: bytes, found: int, end: int) -> None:
+    """
+    Check the CRC32C whose value starts at C{found} (spec 2.2.3): computed
+    over the whole header with the checksum field zeroed.
+    """
     expected = int.from_bytes(data[found : found + 4], "big")
     zeroed = bytes(data[:found]) + b"\0\0\0\0" + bytes(data[found + 4 : end])
     actual = crc32c(zeroed)

@@ -28,10 +28,10 @@ from twisted.protocols.policies import WrappingFactory
 from twisted.python.failure import Failure
 from zope.interface import classImplements, implementer, providedBy
 
-from ._errors import InvalidHeader, NotProxyHeader
+from ._errors import IncompleteHeader, InvalidHeader, NotProxyHeader
 from ._header import ProxyHeader
 from ._interfaces import IProxyProtocolTransport
-from ._parser import HeaderParser, parse_first
+from ._parser import HeaderParser, parse_header
 from ._policy import ProxyProtocolPolicy
 
 __all__ = ["ProxyProtocolStats", "ProxyProtocolWrapper", "get_proxy_header", "get_proxy_transport"]
@@ -204,13 +204,14 @@ class ProxyProtocolConnection:
         parser = self._parser
         try:
             if parser is None:
-                found = parse_first(data, factory.versions, factory.max_v2_length)
-                if isinstance(found, HeaderParser):
-                    self._parser = found
-                    return
-                result: tuple[ProxyHeader, bytes] | None = found
+                result: tuple[ProxyHeader, bytes] | None = parse_header(
+                    data, versions=factory.versions, max_v2_length=factory.max_v2_length
+                )
             else:
                 result = parser.feed(data)
+        except IncompleteHeader as e:
+            self._parser = e.parser
+            return
         except NotProxyHeader as e:
             if not factory.policy.require_header:
                 factory.stats.direct += 1

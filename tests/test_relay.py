@@ -91,8 +91,11 @@ def exchange(port: int, payload: bytes, expect: int) -> tuple[bytes, tuple[str, 
 
     thread = threading.Thread(target=reader)
     thread.start()
-    sock.sendall(payload)
-    sock.shutdown(socket.SHUT_WR)
+    try:
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass  # the relay may already have closed (target down)
     thread.join(60)
     sock.close()
     return bytes(received), local
