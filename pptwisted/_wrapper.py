@@ -9,9 +9,11 @@ whose C{getPeer()} and C{getHost()} tell the header's addresses.
 from __future__ import annotations
 
 import collections
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import (
     IAddress,
     IDelayedCall,
@@ -23,10 +25,11 @@ from twisted.internet.interfaces import (
     IReactorTime,
     ITransport,
 )
+from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.protocols.policies import WrappingFactory
 from twisted.python.failure import Failure
-from zope.interface import classImplements, implementer, providedBy
+from zope.interface import classImplements, implementedBy, implementer, providedBy
 
 from ._errors import IncompleteHeader, InvalidHeader, NotProxyHeader
 from ._header import ProxyHeader
@@ -102,7 +105,11 @@ class _Deadlines:
     def add(self, connection: ProxyProtocolConnection) -> None:
         self._pending[connection] = self._clock.seconds() + self._timeout
         if self._call is None:
-            self._call = self._clock.callLater(self._timeout, self._expire)
+            self.arm()
+
+    def arm(self) -> None:
+        """Set the timer for the oldest waiting connection."""
+        self._call = self._clock.callLater(self._timeout, self._expire)
 
     def discard(self, connection: ProxyProtocolConnection) -> None:
         # The timer stays armed: the next connection usually comes before it
@@ -154,9 +161,14 @@ class ProxyProtocolConnection:
         "proxy_header",
         "transport",
         "wrappedProtocol",
+        "write",
+        "writeSequence",
     )
 
     def __init__(self, factory: ProxyProtocolWrapper) -> None:
+        # Set, so that zope finds the declaration without raising (and
+        # without reaching __getattr__) when Twisted asks what we provide.
+        self.__provides__ = _BASE_SPEC
         self.factory = factory
         self.transport: ITransport | None = None
         self.wrappedProtocol: IProtocol | None = None
@@ -173,7 +185,7 @@ class ProxyProtocolConnection:
     def makeConnection(self, transport: ITransport) -> None:
         self.transport = transport
         factory = self.factory
-        factory.registerProtocol(self)  # type: ignore[no-untyped-call]
+        factory.protocols[self] = 1
         policy = factory.policy
         if policy.trusted and not policy.is_trusted(transport.getPeer()):
             if policy.untrusted == "refuse":
@@ -182,7 +194,10 @@ class ProxyProtocolConnection:
                 factory.stats.direct += 1
                 self._connect(None, b"")
             return
-        factory.deadlines.add(self)
+        deadlines = factory.deadlines
+        deadlines._pending[self] = deadlines._clock.seconds() + deadlines._timeout
+        if deadlines._call is None:
+            deadlines.arm()
 
     def connectionMade(self) -> None:
         """Part of L{IProtocol}; L{makeConnection} does the work."""
@@ -211,7 +226,7 @@ class ProxyProtocolConnection:
                 result = parser.feed(data)
         except IncompleteHeader as e:
             self._parser = e.parser
-            return
+            result = None
         except NotProxyHeader as e:
             if not factory.policy.require_header:
                 factory.stats.direct += 1
@@ -225,14 +240,18 @@ class ProxyProtocolConnection:
         if result is not None:
             factory.stats.accepted += 1
             self._connect(*result)
+        elif len(self._head) > EXCERPT_BYTES:
+            # The signature has been judged (it takes at most 12 bytes): keep
+            # only the excerpt, not a whole first read beside the parser's copy.
+            self._head = self._head[:EXCERPT_BYTES]
 
     def connectionLost(self, reason: Failure) -> None:
         state = self._state
         self._state = _CLOSED
         factory = self.factory
-        factory.unregisterProtocol(self)  # type: ignore[no-untyped-call]
+        factory.protocols.pop(self, None)
         if state == _WAITING:
-            factory.deadlines.discard(self)
+            factory.deadlines._pending.pop(self, None)
             factory.stats.lost += 1
         app = self.wrappedProtocol
         if app is not None:
@@ -253,53 +272,89 @@ class ProxyProtocolConnection:
     def logPrefix(self) -> str:
         app = self.wrappedProtocol
         if app is not None:
-            if ILoggingContext.providedBy(app):
-                return str(app.logPrefix())
-            return app.__class__.__name__
+            return _app_log_prefix(app)
         return self.factory.logPrefix()
 
     # -- the hand-over ----------------------------------------------------------
 
     def _connect(self, header: ProxyHeader | None, rest: bytes) -> None:
+        # One straight line of code: it runs once per connection, cold.
+        factory = self.factory
         if self._state == _WAITING:
-            self.factory.deadlines.discard(self)
+            factory.deadlines._pending.pop(self, None)
         self._state = _CONNECTED
         self._parser = None
         self._head = b""
         transport = self.transport
         assert transport is not None
         self.proxy_header = header
+        peer: IAddress
         if header is not None and header.source is not None:
-            self._peer = header.source
+            peer = self._peer = header.source
             self._host = header.destination
         else:
-            self._peer = transport.getPeer()
-        app = self.factory.wrappedFactory.buildProtocol(self._peer)
+            peer = self._peer = transport.getPeer()
+        app = factory.wrappedFactory.buildProtocol(peer)
         if app is None:
-            self.factory.stats.refused += 1
+            factory.stats.refused += 1
             self._state = _CLOSED
             transport.loseConnection()
             return
         self.wrappedProtocol = app
+        if type(transport) in _STEP_ASIDE:
+            self._step_aside(transport, app, peer, rest)
+            return
         # Provide what the real transport provides, and the optional protocol
         # interfaces the application provides, through a cached subclass.
-        self.__class__ = _connected_class(providedBy(transport), providedBy(app))
-        self._update_log_context(transport)
+        transport_spec = providedBy(transport)
+        app_spec = providedBy(app)
+        cached = _CLASS_CACHE.get((transport_spec, app_spec))
+        if cached is None:
+            cached = _connected_class(transport_spec, app_spec)
+        self.__class__, self.__provides__ = cached
+        # The application's writes go straight to the real transport.
+        self.write = transport.write
+        self.writeSequence = transport.writeSequence
+        # Twisted's TCP and UNIX transports log under "prefix,session,host"
+        # chosen at accept time, i.e. the proxy's address: show the client.
+        if getattr(transport, "logstr", None).__class__ is str:
+            prefix = _PREFIX_CACHE.get(app.__class__) or _app_log_prefix(app)
+            host = peer.host if isinstance(peer, (IPv4Address, IPv6Address)) else _describe(peer)
+            session = getattr(transport, "sessionno", "-")
+            transport.logstr = f"{prefix},{session},{host}"  # type: ignore[attr-defined]
         app.makeConnection(self)
         if rest and not self._closing and self.wrappedProtocol is app:
             app.dataReceived(rest)
 
-    def _update_log_context(self, transport: ITransport) -> None:
-        # Twisted's TCP and UNIX transports log under "prefix,session,host"
-        # chosen at accept time, i.e. the proxy's address: show the client.
-        if isinstance(getattr(transport, "logstr", None), str):
-            host = getattr(self._peer, "host", None) or _describe(self._peer)
-            session = getattr(transport, "sessionno", "-")
-            transport.logstr = f"{self.logPrefix()},{session},{host}"  # type: ignore[attr-defined]
+    def _step_aside(
+        self, transport: ITransport, app: IProtocol, peer: IAddress, rest: bytes
+    ) -> None:
+        """
+        Hand the application the real transport and leave the path: from now
+        on the transport calls the application directly (nothing is added
+        per read or write). Only C{getPeer}/C{getHost} of that transport
+        answer with the header's addresses; this object stays reachable for
+        L{get_proxy_header} and the real addresses.
+        """
+        self.factory.protocols.pop(self, None)
+        if self._host is not None:
+            # Instance attributes shadow the methods: C-level callables that
+            # return the header's addresses.
+            transport.getPeer = _constant(peer)  # type: ignore[method-assign]
+            transport.getHost = _constant(self._host)  # type: ignore[method-assign]
+        transport._pptwisted_connection = self  # type: ignore[attr-defined]
+        transport.protocol = app  # type: ignore[attr-defined]
+        host = peer.host if isinstance(peer, (IPv4Address, IPv6Address)) else _describe(peer)
+        prefix = _PREFIX_CACHE.get(app.__class__) or _app_log_prefix(app)
+        transport.logstr = f"{prefix},{transport.sessionno},{host}"  # type: ignore[attr-defined]
+        app.makeConnection(transport)
+        if rest and transport.connected and not transport.disconnecting:  # type: ignore[attr-defined]
+            if transport.protocol is app:  # type: ignore[attr-defined]
+                app.dataReceived(rest)
 
     def _reject(self, reason: str, detail: str, received: bytes) -> None:
         if self._state == _WAITING:
-            self.factory.deadlines.discard(self)
+            self.factory.deadlines._pending.pop(self, None)
         self._state = _CLOSED
         self._parser = None
         self._head = b""
@@ -335,12 +390,6 @@ class ProxyProtocolConnection:
 
     # -- ITransport, as seen by the application -------------------------------
 
-    def write(self, data: bytes) -> None:
-        self.transport.write(data)  # type: ignore[union-attr]
-
-    def writeSequence(self, data: Any) -> None:
-        self.transport.writeSequence(data)  # type: ignore[union-attr]
-
     def loseConnection(self) -> None:
         self._closing = True
         self.transport.loseConnection()  # type: ignore[union-attr]
@@ -363,11 +412,16 @@ class ProxyProtocolConnection:
 
     def getRealPeer(self) -> IAddress:
         """The socket's peer: the load balancer."""
-        return self.transport.getPeer()  # type: ignore[union-attr]
+        transport: Any = self.transport
+        # The class's method: the instance's may answer with the header's.
+        peer: IAddress = type(transport).getPeer(transport)
+        return peer
 
     def getRealHost(self) -> IAddress:
         """The socket's own address."""
-        return self.transport.getHost()  # type: ignore[union-attr]
+        transport: Any = self.transport
+        host: IAddress = type(transport).getHost(transport)
+        return host
 
     def registerProducer(self, producer: object, streaming: bool) -> None:
         self.transport.registerProducer(producer, streaming)  # type: ignore[union-attr]
@@ -391,27 +445,81 @@ class ProxyProtocolConnection:
         return f"<{name} peer={_describe(self._peer)} real={real}>"
 
 
-_CLASS_CACHE: dict[tuple[object, object], type[ProxyProtocolConnection]] = {}
+def _step_aside_types() -> frozenset[type]:
+    """
+    Transports whose protocol can be replaced (C{.protocol}, read at each
+    event) and whose C{getPeer}/C{getHost} can be shadowed per instance:
+    Twisted's own TCP and UNIX server connections. Others keep the wrapper.
+    """
+    from twisted.internet import tcp
+
+    types: set[type] = {tcp.Server}
+    try:
+        from twisted.internet import unix
+    except ImportError:  # pragma: no cover - no UNIX sockets
+        pass
+    else:
+        types.add(unix.Server)
+    return frozenset(types)
+
+
+_STEP_ASIDE = _step_aside_types()
+
+
+def _constant(value: IAddress) -> Any:
+    """A callable with no arguments returning C{value}, with no Python frame."""
+    return itertools.repeat(value).__next__
+
+
+_PREFIX_CACHE: dict[type, str] = {}
+
+
+def _app_log_prefix(app: IProtocol) -> str:
+    """
+    The application protocol's log prefix, as Twisted's transports compute
+    it; cached per class when the class keeps Twisted's default (its name).
+    """
+    cls = type(app)
+    prefix = _PREFIX_CACHE.get(cls)
+    if prefix is not None:
+        return prefix
+    if getattr(cls, "logPrefix", None) is Protocol.logPrefix:
+        _PREFIX_CACHE[cls] = prefix = cls.__name__
+        return prefix
+    if ILoggingContext.providedBy(app):
+        return str(app.logPrefix())
+    return cls.__name__
+
+
+_CLASS_CACHE: dict[tuple[object, object], tuple[type[ProxyProtocolConnection], Any]] = {}
 _CLASS_CACHE_LIMIT = 256
+_BASE_SPEC = implementedBy(ProxyProtocolConnection)  # type: ignore[no-untyped-call]
 
 
-def _connected_class(transport_spec: Any, app_spec: Any) -> type[ProxyProtocolConnection]:
+def _connected_class(
+    transport_spec: Any, app_spec: Any
+) -> tuple[type[ProxyProtocolConnection], Any]:
     """
     A subclass of L{ProxyProtocolConnection} that provides the interfaces of
     C{transport_spec}, and the optional protocol interfaces the application
-    provides (so that e.g. half-close reaches it). Cached: building one per
-    connection (C{directlyProvides}) would cost more than the rest of the
-    hand-over.
+    provides (so that e.g. half-close reaches it), with its interface
+    specification. Cached: building one per connection (C{directlyProvides})
+    would cost more than the rest of the hand-over.
     """
     key = (transport_spec, app_spec)
-    cls = _CLASS_CACHE.get(key)
-    if cls is None:
+    found = _CLASS_CACHE.get(key)
+    if found is None:
         extra = [i for i in _FORWARDED if i in app_spec]
         cls = type("ProxyProtocolConnection", (ProxyProtocolConnection,), {"__slots__": ()})
         classImplements(cls, *list(transport_spec), *extra)  # type: ignore[misc]
+        # classImplements gave the class a ClassProvides, hiding the instance
+        # slot the connection sets; the class object needs no declaration.
+        if "__provides__" in cls.__dict__:
+            delattr(cls, "__provides__")
+        found = (cls, implementedBy(cls))  # type: ignore[no-untyped-call]
         if len(_CLASS_CACHE) < _CLASS_CACHE_LIMIT:
-            _CLASS_CACHE[key] = cls
-    return cls
+            _CLASS_CACHE[key] = found
+    return found
 
 
 class ProxyProtocolWrapper(WrappingFactory):
@@ -447,6 +555,7 @@ class ProxyProtocolWrapper(WrappingFactory):
         self.versions = self.policy.versions
         self.max_v2_length = self.policy.max_v2_length
         self.deadlines = _Deadlines(clock, self.policy.timeout)
+        self._log_prefix: str | None = None
 
     def buildProtocol(self, addr: IAddress) -> ProxyProtocolConnection:  # type: ignore[override]
         return ProxyProtocolConnection(self)
@@ -457,12 +566,15 @@ class ProxyProtocolWrapper(WrappingFactory):
         super().stopFactory()  # type: ignore[no-untyped-call]
 
     def logPrefix(self) -> str:
-        wrapped = self.wrappedFactory
-        if ILoggingContext.providedBy(wrapped):
-            prefix = str(wrapped.logPrefix())
-        else:
-            prefix = wrapped.__class__.__name__
-        return f"{prefix} (PROXY)"
+        prefix = self._log_prefix
+        if prefix is None:
+            wrapped = self.wrappedFactory
+            if ILoggingContext.providedBy(wrapped):
+                name = str(wrapped.logPrefix())
+            else:
+                name = wrapped.__class__.__name__
+            prefix = self._log_prefix = f"{name} (PROXY)"
+        return prefix
 
 
 def get_proxy_transport(obj: object) -> IProxyProtocolTransport | None:
@@ -475,6 +587,11 @@ def get_proxy_transport(obj: object) -> IProxyProtocolTransport | None:
     while obj is not None and seen < 16:
         if IProxyProtocolTransport.providedBy(obj):
             return obj
+        # A transport the wrapper handed to the application directly.
+        connection = getattr(obj, "_pptwisted_connection", None)
+        if connection is not None:
+            found: IProxyProtocolTransport = connection
+            return found
         seen += 1
         nxt = None
         for attribute in ("transport", "channel", "_conn"):

@@ -1,0 +1,225 @@
+"""
+Every benchmark of pptwisted in one run, one table and one chart:
+
+    python -m bench [--quick] [--json] [--check] [--chart PATH]
+
+Rows (each a ratio measured side by side in this run, on loopback, with the
+load generator in its own process; see bench/connections.py and
+bench/parse.py for the methods):
+
+- server CPU per connection, proxy:tcp vs plain tcp and Twisted's
+  haproxy:tcp, v1 and v2 headers (target: <= 1.10x tcp, below haproxy);
+- bulk throughput after the header vs plain tcp (target: >= 0.97x);
+- memory per pending connection (half a header) vs idle plain tcp
+  connections (target: <= 1.3x), and the bound with a v2 header held one
+  byte short of the 16 KiB cap;
+- parse speed vs the fastest peer parser (target: >= 2x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench import connections, parse
+from bench._timing import environment, format_environment
+
+CHART = Path(__file__).resolve().parent / "results.png"
+CAP_KIB = 16.0
+
+
+def _row(
+    name: str, unit: str, ours: float, peers: str, ratio: float, target: str, met: bool
+) -> dict[str, Any]:
+    return {
+        "row": name,
+        "unit": unit,
+        "pptwisted": round(ours, 3),
+        "peers": peers,
+        "ratio": round(ratio, 3),
+        "target": target,
+        "met": met,
+    }
+
+
+def collect(quick: bool) -> list[dict[str, Any]]:
+    """Run everything; one row per figure."""
+    figures = connections.run(quick)
+    cpu = figures["cpu_us_per_connection"]
+    rows = []
+    for version in ("v1", "v2"):
+        ours, tcp, haproxy = cpu[f"proxy {version}"], cpu["tcp"], cpu[f"haproxy {version}"]
+        rows.append(
+            _row(
+                f"server CPU per connection, {version}",
+                "µs",
+                ours,
+                f"tcp {tcp:.1f}, haproxy {haproxy:.1f}",
+                ours / tcp,
+                "<= 1.10x tcp, < haproxy",
+                ours / tcp <= 1.10 and ours < haproxy,
+            )
+        )
+    tput = figures["throughput_mib_s"]
+    rows.append(
+        _row(
+            "bulk throughput after the header",
+            "MiB/s",
+            tput["proxy"],
+            f"tcp {tput['tcp']:.0f}",
+            tput["proxy"] / tput["tcp"],
+            ">= 0.97x tcp",
+            tput["proxy"] / tput["tcp"] >= 0.97,
+        )
+    )
+    memory = figures["memory_kib_per_pending_connection"]
+    rows.append(
+        _row(
+            "memory per pending connection (half a v1 header)",
+            "KiB",
+            memory["proxy half v1"],
+            f"idle tcp {memory['tcp idle']:.2f}",
+            memory["proxy half v1"] / memory["tcp idle"],
+            "<= 1.3x tcp",
+            memory["proxy half v1"] / memory["tcp idle"] <= 1.3,
+        )
+    )
+    bound = memory["proxy v2 at cap"]
+    rows.append(
+        _row(
+            "memory per pending connection (v2 header 1 byte under the cap)",
+            "KiB",
+            bound,
+            f"cap {CAP_KIB:.0f} KiB",
+            bound / CAP_KIB,
+            "<= cap + 4 KiB",
+            bound <= CAP_KIB + 4,
+        )
+    )
+    for result in parse.run(quick):
+        us = result["us"]
+        fastest = result["fastest_peer"]
+        rows.append(
+            _row(
+                f"parse {result['row']}",
+                "µs",
+                us["pptwisted"],
+                f"{fastest} {us[fastest]:.2f}",
+                result["speedup"],
+                ">= 2.0x faster",
+                result["met"],
+            )
+        )
+    return rows
+
+
+def format_rows(rows: list[dict[str, Any]]) -> str:
+    header = ("figure", "pptwisted", "peers", "ratio", "target", "met")
+    lines = [
+        [
+            r["row"],
+            f"{r['pptwisted']:.2f} {r['unit']}",
+            r["peers"],
+            f"{r['ratio']:.3f}x",
+            r["target"],
+            "yes" if r["met"] else "NO",
+        ]
+        for r in rows
+    ]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=False)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    out.append("  ".join("-" * w for w in widths))
+    out += ["  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)) for line in lines]
+    return "\n".join(out)
+
+
+def chart(rows: list[dict[str, Any]], env: dict[str, Any], path: Path) -> None:
+    """Draw the ratios against their targets."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = [
+        (
+            "Cost vs plain tcp (lower is better)",
+            [r for r in rows if "x tcp" in r["target"] and "throughput" not in r["row"]],
+            1.10,
+            "target",
+        ),
+        (
+            "Throughput vs plain tcp (higher is better)",
+            [r for r in rows if "throughput" in r["row"]],
+            0.97,
+            "target",
+        ),
+        (
+            "Parse speed-up vs fastest peer (higher is better)",
+            [r for r in rows if r["row"].startswith("parse")],
+            2.0,
+            "target",
+        ),
+    ]
+    fig, axes = plt.subplots(len(groups), 1, figsize=(9, 7.5))
+    for ax, (title, members, target, label) in zip(axes, groups, strict=True):
+        names = [m["row"].replace("server CPU per connection", "CPU/conn") for m in members]
+        values = [m["ratio"] for m in members]
+        colours = ["#2a7" if m["met"] else "#c33" for m in members]
+        ax.barh(names, values, color=colours)
+        ax.axvline(target, color="black", linestyle="--", linewidth=1, label=f"{label} {target}x")
+        for y, v in enumerate(values):
+            ax.text(v, y, f" {v:.2f}x", va="center", fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8, loc="lower right")
+        ax.tick_params(labelsize=8)
+        ax.set_xlim(0, max([*values, target]) * 1.25)
+    libs = ", ".join(f"{k} {v}" for k, v in env["libraries"].items())
+    fig.suptitle(
+        f"pptwisted benchmarks: {env['cpu']}, {env['cpu_usable']} CPUs,"
+        f" Python {env['python']}\n{libs}",
+        fontsize=8,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a short run (smoke test)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument("--chart", type=Path, default=CHART, help=f"PNG to write ({CHART})")
+    parser.add_argument("--no-chart", action="store_true", help="do not draw the chart")
+    args = parser.parse_args(argv)
+    env = environment(["pptwisted", "twisted", "proxy-protocol", "crc32c"])
+    rows = collect(args.quick)
+    if args.json:
+        print(json.dumps({"environment": env, "rows": rows}, indent=2))
+    else:
+        print(format_environment(env))
+        print()
+        print(format_rows(rows))
+        missed = [r["row"] for r in rows if not r["met"]]
+        print()
+        print("All targets met." if not missed else "Targets missed: " + "; ".join(missed))
+        if args.quick:
+            print(
+                "(--quick is a smoke run: its rounds are too short for the connection"
+                " figures to be measurements; run without --quick for those)"
+            )
+    if not args.no_chart:
+        try:
+            chart(rows, env, args.chart)
+        except ImportError:
+            print("(no chart: pip install matplotlib)", file=sys.stderr)
+        else:
+            print(f"chart: {args.chart}", file=sys.stderr)
+    return 1 if args.check and any(not r["met"] for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
