@@ -113,13 +113,14 @@ class HeaderParser:
         versions: Collection[int] = (1, 2),
         max_v2_length: int = DEFAULT_MAX_V2_LENGTH,
     ) -> None:
-        self.versions = frozenset(versions)
+        # Reuse a frozenset given (the wrapper's policy holds one per server).
+        self.versions = versions if type(versions) is frozenset else frozenset(versions)
         if not self.versions or not self.versions <= {1, 2}:
             raise ValueError(f"versions must be a non-empty subset of {{1, 2}}, not {versions!r}")
         if not 0 <= max_v2_length <= 0xFFFF:
             raise ValueError("max_v2_length must be 0-65535")
         self.max_v2_length = max_v2_length
-        self._buf = bytearray()
+        self._buf: bytes | bytearray = b""
         self._kind = 0
         self._searched = 0
         self._scanner: V1Scanner | None = None
@@ -137,9 +138,13 @@ class HeaderParser:
         C{rest} being every byte after it, else C{None}.
         """
         buf: bytes | bytearray
-        if self._buf:
-            self._buf += data
-            buf = self._buf
+        held = self._buf
+        if held:
+            if type(held) is bytes:
+                # A second read: from now on, grow a buffer (amortised O(1)).
+                held = self._buf = bytearray(held)
+            held += data
+            buf = held
         else:
             buf = data
         if not buf:
@@ -147,15 +152,16 @@ class HeaderParser:
         try:
             result = self._advance(buf)
         except InvalidHeader:
-            self._buf = bytearray()
+            self._buf = b""
             raise
         if result is None:
             if buf is data:
-                self._buf = bytearray(data)
+                # Keep the caller's bytes: no copy while only one read came.
+                self._buf = data
             return None
         header, end = result
         rest = bytes(buf[end:])
-        self._buf = bytearray()
+        self._buf = b""
         return header, rest
 
     def _advance(self, buf: bytes | bytearray) -> tuple[ProxyHeader, int] | None:

@@ -228,7 +228,8 @@ class V1Scanner:
                         f"unknown family {field!r}",
                         "TCP4, TCP6 or UNKNOWN, upper case",
                     )
-                self.family = field
+                # The constant, not this read's copy: one less object per line.
+                self.family = _FAMILIES[_FAMILIES.index(field)]
             elif not any(f.startswith(field) for f in _FAMILIES):
                 raise _error(
                     Rule.V1_FAMILY, f"unknown family {field[:10]!r}...", "TCP4, TCP6 or UNKNOWN"

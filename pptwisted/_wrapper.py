@@ -97,9 +97,8 @@ class _Deadlines:
     def __init__(self, clock: IReactorTime, timeout: float) -> None:
         self._clock = clock
         self._timeout = timeout
-        self._pending: collections.OrderedDict[ProxyProtocolConnection, float] = (
-            collections.OrderedDict()
-        )
+        # Insertion-ordered: oldest first.
+        self._pending: dict[ProxyProtocolConnection, float] = {}
         self._call: IDelayedCall | None = None
 
     def add(self, connection: ProxyProtocolConnection) -> None:
