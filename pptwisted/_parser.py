@@ -16,9 +16,9 @@ from twisted.internet.address import IPv6Address
 from ._addresses import ipv4_address
 from ._errors import IncompleteHeader, InvalidHeader, NotProxyHeader, Rule
 from ._header import V2_SIGNATURE, Command, Family, ProxyHeader, Transport
-from ._tlv import TLV, scan_tlvs
+from ._tlv import TLV, parse_header_tlvs
 from ._v1 import MAX_V1_LENGTH, TCP4_LINE, TCP6_LINE, UNKNOWN_LINE, V1Scanner
-from ._v2 import ADDRESS_SIZE, DEFAULT_MAX_V2_LENGTH, check_v2_prefix, parse_v2, verify_crc
+from ._v2 import ADDRESS_SIZE, DEFAULT_MAX_V2_LENGTH, check_v2_prefix, parse_v2
 
 __all__ = ["DEFAULT_MAX_V2_LENGTH", "HeaderParser", "parse_header"]
 
@@ -282,9 +282,7 @@ def parse_header(
                     if total == 28:
                         tlvs: tuple[TLV, ...] = ()
                     else:
-                        tlvs, crc_at = scan_tlvs(data, 28, total)
-                        if crc_at >= 0:
-                            verify_crc(data, crc_at, total)
+                        tlvs = parse_header_tlvs(data, 28, total)
                     kind: Literal["TCP", "UDP"] = "TCP" if fam == 0x11 else "UDP"
                     header = _tuple_new(
                         ProxyHeader,

@@ -16,6 +16,8 @@ import struct
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from crc32c import crc32c as _crc32c
+
 from ._errors import InvalidHeader, Rule
 
 __all__ = [
@@ -84,20 +86,11 @@ def parse_tlvs(data: bytes, start: int, end: int, ssl: bool = False) -> tuple[TL
     """
     Split C{data[start:end]} into TLVs; they must tile it exactly.
 
-    @param ssl: C{True} when parsing the sub-TLVs of an SSL record (errors
-        then name the SSL rule).
-    """
-    return scan_tlvs(data, start, end, ssl)[0]
-
-
-def scan_tlvs(data: bytes, start: int, end: int, ssl: bool = False) -> tuple[tuple[TLV, ...], int]:
-    """
-    L{parse_tlvs}, also returning the offset of the CRC32C value (-1 when
-    there is none) after checking that it is 4 bytes long and alone.
+    @param ssl: C{True} for the sub-TLVs of an SSL record (errors then name
+        the SSL rule, and no record is checked further).
     """
     tlvs: list[TLV] = []
     append = tlvs.append
-    crc_at = -1
     pos = start
     while pos < end:
         vstart = pos + 3
@@ -111,7 +104,59 @@ def scan_tlvs(data: bytes, start: int, end: int, ssl: bool = False) -> tuple[tup
                 f"TLV 0x{t:02X} at offset {pos} declares {nxt - vstart} byte(s),"
                 f" only {end - vstart} left",
             )
-        if (t == 0x03 or t == 0x20) and not ssl:
+        append(_tuple_new(TLV, (t, data[vstart:nxt])))
+        pos = nxt
+    return tuple(tlvs)
+
+
+def parse_header_tlvs(data: bytes, start: int, end: int) -> tuple[TLV, ...]:
+    """
+    The TLVs of the v2 header C{data[:end]}, from C{start}: they must tile
+    the rest exactly (spec 2.2), an SSL record must hold its fixed part and
+    sub-TLVs that tile it (2.2.5), and a CRC32C record must be 4 bytes, alone
+    and must match (2.2.3).
+
+    The common case (plain records that tile) takes one lean walk with a
+    single bounds check at the end; anything else (an overrun, CRC32C, SSL)
+    is walked again by L{_check_header_tlvs}, which names the rule broken.
+    """
+    tlvs: list[TLV] = []
+    append = tlvs.append
+    pos = start
+    try:
+        while pos < end:
+            t = data[pos]
+            vstart = pos + 3
+            pos = vstart + ((data[pos + 1] << 8) | data[pos + 2])
+            if t in _CHECKED:
+                return _check_header_tlvs(data, start, end)
+            append(_tuple_new(TLV, (t, data[vstart:pos])))
+    except IndexError:
+        return _check_header_tlvs(data, start, end)
+    if pos != end:
+        return _check_header_tlvs(data, start, end)
+    return tuple(tlvs)
+
+
+def _check_header_tlvs(data: bytes, start: int, end: int) -> tuple[TLV, ...]:
+    """L{parse_header_tlvs}, checking every bound and record as it goes."""
+    tlvs: list[TLV] = []
+    append = tlvs.append
+    crc_at = -1
+    pos = start
+    while pos < end:
+        vstart = pos + 3
+        if vstart > end:
+            raise _truncated(False, f"{end - pos} byte(s) left at offset {pos}, a TLV needs 3")
+        t = data[pos]
+        nxt = vstart + ((data[pos + 1] << 8) | data[pos + 2])
+        if nxt > end:
+            raise _truncated(
+                False,
+                f"TLV 0x{t:02X} at offset {pos} declares {nxt - vstart} byte(s),"
+                f" only {end - vstart} left",
+            )
+        if t in _CHECKED:
             if t == 0x03:
                 if nxt - vstart != 4:
                     raise InvalidHeader(
@@ -124,7 +169,27 @@ def scan_tlvs(data: bytes, start: int, end: int, ssl: bool = False) -> tuple[tup
                 _check_ssl(data[vstart:nxt])
         append(_tuple_new(TLV, (t, data[vstart:nxt])))
         pos = nxt
-    return tuple(tlvs), crc_at
+    if crc_at >= 0:
+        _verify_crc(data, crc_at, end)
+    return tuple(tlvs)
+
+
+#: Types parse_header_tlvs looks into: CRC32C and SSL.
+_CHECKED = frozenset((0x03, 0x20))
+
+
+def _verify_crc(data: bytes, found: int, end: int) -> None:
+    """
+    Check the CRC32C whose value starts at C{found} (spec 2.2.3): computed
+    over the whole header C{data[:end]} with the checksum field zeroed.
+    """
+    expected = int.from_bytes(data[found : found + 4], "big")
+    actual = _crc32c(bytes(data[:found]) + b"\0\0\0\0" + bytes(data[found + 4 : end]))
+    if actual != expected:
+        raise InvalidHeader(
+            Rule.V2_CRC32C_MISMATCH,
+            f"CRC32C is 0x{expected:08X}, the header's checksum is 0x{actual:08X}",
+        )
 
 
 def _truncated(ssl: bool, detail: str) -> InvalidHeader:

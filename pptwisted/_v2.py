@@ -20,15 +20,14 @@ import socket
 import struct
 from typing import Literal
 
-from crc32c import crc32c
 from twisted.internet.address import IPv6Address, UNIXAddress
 
 from ._addresses import ipv4_address
 from ._errors import InvalidHeader, NotProxyHeader, Rule
 from ._header import V2_SIGNATURE, Command, Family, ProxyHeader, Transport
-from ._tlv import scan_tlvs
+from ._tlv import parse_header_tlvs
 
-__all__ = ["DEFAULT_MAX_V2_LENGTH", "check_v2_prefix", "parse_v2", "verify_crc"]
+__all__ = ["DEFAULT_MAX_V2_LENGTH", "check_v2_prefix", "parse_v2"]
 
 #: Default cap on the v2 length field: HAProxy's default buffer is 16 KiB.
 DEFAULT_MAX_V2_LENGTH = 16384 - 16
@@ -143,24 +142,7 @@ def parse_v2(data: bytes, end: int, ver_cmd: int = -1, fam: int = -1) -> ProxyHe
         start = 16
     family, transport = _KINDS[fam]
     if start < end:
-        tlvs, crc_at = scan_tlvs(data, start, end)
-        if crc_at >= 0:
-            verify_crc(data, crc_at, end)
+        tlvs = parse_header_tlvs(data, start, end)
     else:
         tlvs = ()
     return _tuple_new(ProxyHeader, (2, _PROXY, family, transport, source, destination, tlvs))
-
-
-def verify_crc(data: bytes, found: int, end: int) -> None:
-    """
-    Check the CRC32C whose value starts at C{found} (spec 2.2.3): computed
-    over the whole header with the checksum field zeroed.
-    """
-    expected = int.from_bytes(data[found : found + 4], "big")
-    zeroed = bytes(data[:found]) + b"\0\0\0\0" + bytes(data[found + 4 : end])
-    actual = crc32c(zeroed)
-    if actual != expected:
-        raise InvalidHeader(
-            Rule.V2_CRC32C_MISMATCH,
-            f"CRC32C is 0x{expected:08X}, the header's checksum is 0x{actual:08X}",
-        )
