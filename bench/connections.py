@@ -74,8 +74,8 @@ class Scale:
 
 
 FULL = Scale(
-    connections=8000,
-    rounds=5,
+    connections=4000,
+    rounds=11,
     concurrency=16,
     bulk_bytes=1024 * MiB,
     bulk_rounds=7,
@@ -182,24 +182,37 @@ CPU_CONTENDERS = [
 ]
 
 
-def cpu_per_connection(scale: Scale, seed: int = 1) -> dict[str, float]:
-    """Median server CPU µs per connection for each contender."""
+def cpu_per_connection(scale: Scale, seed: int = 1) -> dict[str, dict[str, float]]:
+    """
+    Server CPU µs per connection for each contender (median over rounds),
+    and each contender's ratio to plain tcp: the median over rounds of the
+    ratio within a round, where all contenders run back to back, so that a
+    slow spell of the machine weighs on both sides of a ratio.
+    """
     rng = random.Random(seed)
     samples: dict[str, list[float]] = {label: [] for label, _, _ in CPU_CONTENDERS}
+    ratios: dict[str, list[float]] = {label: [] for label, _, _ in CPU_CONTENDERS}
     with servers("line", ["tcp", "proxy", "haproxy"]) as running:
         for _, kind, header in CPU_CONTENDERS:
             load("conns", running[kind].port, header, 300, scale.concurrency)
         for _ in range(scale.rounds):
             order = list(CPU_CONTENDERS)
             rng.shuffle(order)
+            this_round: dict[str, float] = {}
             for label, kind, header in order:
                 server = running[kind]
                 time.sleep(SETTLE)
                 before = server.cpu_seconds()
                 load("conns", server.port, header, scale.connections, scale.concurrency)
                 spent = server.cpu_seconds() - before
-                samples[label].append(spent / scale.connections * 1e6)
-    return {label: statistics.median(values) for label, values in samples.items()}
+                this_round[label] = spent / scale.connections * 1e6
+            for label, value in this_round.items():
+                samples[label].append(value)
+                ratios[label].append(value / this_round["tcp"])
+    return {
+        "us": {label: statistics.median(values) for label, values in samples.items()},
+        "ratio_vs_tcp": {label: statistics.median(values) for label, values in ratios.items()},
+    }
 
 
 def throughput(scale: Scale) -> dict[str, float]:
