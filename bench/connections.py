@@ -74,8 +74,8 @@ class Scale:
 
 
 FULL = Scale(
-    connections=4000,
-    rounds=11,
+    connections=3000,
+    rounds=15,
     concurrency=16,
     bulk_bytes=1024 * MiB,
     bulk_rounds=7,
@@ -193,8 +193,9 @@ def cpu_per_connection(scale: Scale, seed: int = 1) -> dict[str, dict[str, float
     samples: dict[str, list[float]] = {label: [] for label, _, _ in CPU_CONTENDERS}
     ratios: dict[str, list[float]] = {label: [] for label, _, _ in CPU_CONTENDERS}
     with servers("line", ["tcp", "proxy", "haproxy"]) as running:
+        # Warm up every server (first-use costs, heap growth) before measuring.
         for _, kind, header in CPU_CONTENDERS:
-            load("conns", running[kind].port, header, 300, scale.concurrency)
+            load("conns", running[kind].port, header, scale.connections, scale.concurrency)
         for _ in range(scale.rounds):
             order = list(CPU_CONTENDERS)
             rng.shuffle(order)

@@ -9,7 +9,6 @@ whose C{getPeer()} and C{getHost()} tell the header's addresses.
 from __future__ import annotations
 
 import collections
-import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -332,16 +331,19 @@ class ProxyProtocolConnection:
         Hand the application the real transport and leave the path: from now
         on the transport calls the application directly (nothing is added
         per read or write). Only C{getPeer}/C{getHost} of that transport
-        answer with the header's addresses; this object stays reachable for
-        L{get_proxy_header} and the real addresses.
+        answer with the header's addresses, and the header stays with the
+        transport for L{get_proxy_header}. This object is dropped.
         """
         self.factory.protocols.pop(self, None)
-        if self._host is not None:
-            # Instance attributes shadow the methods: C-level callables that
-            # return the header's addresses.
-            transport.getPeer = _constant(peer)  # type: ignore[method-assign]
-            transport.getHost = _constant(self._host)  # type: ignore[method-assign]
-        transport._pptwisted_connection = self  # type: ignore[attr-defined]
+        self.transport = self.wrappedProtocol = None
+        header = self.proxy_header
+        if header is not None:
+            # A subclass of the transport's class answers getPeer()/getHost()
+            # from the header it carries: one attribute, which keeps the
+            # instance's __dict__ shared (several would un-share it: +650
+            # bytes per connection).
+            transport.__class__ = _STEP_ASIDE[type(transport)]
+            transport._pptwisted_header = header  # type: ignore[attr-defined]
         transport.protocol = app  # type: ignore[attr-defined]
         host = peer.host if isinstance(peer, (IPv4Address, IPv6Address)) else _describe(peer)
         prefix = _PREFIX_CACHE.get(app.__class__) or _app_log_prefix(app)
@@ -411,16 +413,11 @@ class ProxyProtocolConnection:
 
     def getRealPeer(self) -> IAddress:
         """The socket's peer: the load balancer."""
-        transport: Any = self.transport
-        # The class's method: the instance's may answer with the header's.
-        peer: IAddress = type(transport).getPeer(transport)
-        return peer
+        return self.transport.getPeer()  # type: ignore[union-attr]
 
     def getRealHost(self) -> IAddress:
         """The socket's own address."""
-        transport: Any = self.transport
-        host: IAddress = type(transport).getHost(transport)
-        return host
+        return self.transport.getHost()  # type: ignore[union-attr]
 
     def registerProducer(self, producer: object, streaming: bool) -> None:
         self.transport.registerProducer(producer, streaming)  # type: ignore[union-attr]
@@ -444,30 +441,83 @@ class ProxyProtocolConnection:
         return f"<{name} peer={_describe(self._peer)} real={real}>"
 
 
-def _step_aside_types() -> frozenset[type]:
+def _stepped_aside_class(base: Any) -> type:
+    """
+    The subclass a stepped-aside transport of class C{base} becomes: its
+    C{getPeer}/C{getHost} are the addresses of the header it carries (the
+    real ones when the header has none).
+    """
+
+    def getPeer(self: Any) -> IAddress:
+        source: IAddress | None = self._pptwisted_header.source
+        if source is None:
+            peer: IAddress = base.getPeer(self)
+            return peer
+        return source
+
+    def getHost(self: Any) -> IAddress:
+        destination: IAddress | None = self._pptwisted_header.destination
+        if destination is None:
+            host: IAddress = base.getHost(self)
+            return host
+        return destination
+
+    namespace = {
+        "getPeer": getPeer,
+        "getHost": getHost,
+        "_pptwisted_base": base,
+        "__module__": __name__,
+        "__doc__": f"A {base.__name__} whose getPeer()/getHost() are a PROXY header's.",
+    }
+    return type(f"Proxied{base.__name__}", (base,), namespace)
+
+
+@implementer(IProxyProtocolTransport)
+class _SteppedAside:
+    """The L{IProxyProtocolTransport} view of a transport the wrapper left."""
+
+    __slots__ = ("_transport", "proxy_header")
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+        self.proxy_header: ProxyHeader | None = transport._pptwisted_header
+
+    def getPeer(self) -> IAddress:
+        peer: IAddress = self._transport.getPeer()
+        return peer
+
+    def getHost(self) -> IAddress:
+        host: IAddress = self._transport.getHost()
+        return host
+
+    def getRealPeer(self) -> IAddress:
+        peer: IAddress = type(self._transport)._pptwisted_base.getPeer(self._transport)
+        return peer
+
+    def getRealHost(self) -> IAddress:
+        host: IAddress = type(self._transport)._pptwisted_base.getHost(self._transport)
+        return host
+
+
+def _step_aside_types() -> dict[type, type]:
     """
     Transports whose protocol can be replaced (C{.protocol}, read at each
-    event) and whose C{getPeer}/C{getHost} can be shadowed per instance:
-    Twisted's own TCP and UNIX server connections. Others keep the wrapper.
+    event), with the subclass each becomes: Twisted's own TCP and UNIX
+    server connections. Others keep the wrapper.
     """
     from twisted.internet import tcp
 
-    types: set[type] = {tcp.Server}
+    bases: list[type] = [tcp.Server]
     try:
         from twisted.internet import unix
     except ImportError:  # pragma: no cover - no UNIX sockets
         pass
     else:
-        types.add(unix.Server)
-    return frozenset(types)
+        bases.append(unix.Server)
+    return {base: _stepped_aside_class(base) for base in bases}
 
 
 _STEP_ASIDE = _step_aside_types()
-
-
-def _constant(value: IAddress) -> Any:
-    """A callable with no arguments returning C{value}, with no Python frame."""
-    return itertools.repeat(value).__next__
 
 
 _PREFIX_CACHE: dict[type, str] = {}
@@ -587,10 +637,8 @@ def get_proxy_transport(obj: object) -> IProxyProtocolTransport | None:
         if IProxyProtocolTransport.providedBy(obj):
             return obj
         # A transport the wrapper handed to the application directly.
-        connection = getattr(obj, "_pptwisted_connection", None)
-        if connection is not None:
-            found: IProxyProtocolTransport = connection
-            return found
+        if getattr(type(obj), "_pptwisted_base", None) is not None:
+            return _SteppedAside(obj)
         seen += 1
         nxt = None
         for attribute in ("transport", "channel", "_conn"):

@@ -111,6 +111,12 @@ class HandOffTests(TestCase):
         self.assertEqual(proxied.getRealHost().port, port)  # type: ignore[attr-defined]
         self.assertEqual(transport.logstr, f"Recorder,{transport.sessionno},192.0.2.7")  # type: ignore[union-attr]
         self.assertEqual(app.received, b"hello")
+        # After the connection is gone, the transport still tells the truth.
+        transport.loseConnection()  # type: ignore[union-attr]
+        yield factory.lost
+        self.assertEqual(transport.getPeer(), CLIENT)  # type: ignore[union-attr]
+        self.assertEqual(transport.getHost(), DEST)  # type: ignore[union-attr]
+        self.assertEqual(get_proxy_header(transport), header)
 
     @inlineCallbacks
     def test_close_in_connection_made(self):  # type: ignore[no-untyped-def]
