@@ -11,7 +11,7 @@ from twisted.internet.address import IPv4Address, IPv6Address
 
 from ._tlv import TLV, TLVType
 
-__all__ = ["parse_address", "parse_tlv"]
+__all__ = ["literal_address", "parse_address", "parse_tlv"]
 
 _TLV_NAMES = {
     "alpn": TLVType.ALPN,
@@ -37,18 +37,26 @@ def parse_address(text: str) -> IPv4Address | IPv6Address:
         if not sep:
             raise ValueError(f"{text!r}: expected ADDRESS:PORT")
     try:
+        return literal_address(host, port)
+    except ValueError as e:
+        raise ValueError(f"{text!r}: {e}") from None
+
+
+def literal_address(host: str, port: str) -> IPv4Address | IPv6Address:
+    """A TCP address from a literal IPv4/IPv6 C{host} and a decimal C{port}."""
+    try:
         number = int(port)
         if not 0 <= number <= 0xFFFF:
             raise ValueError
     except ValueError:
-        raise ValueError(f"{text!r}: port must be 0-65535") from None
+        raise ValueError(f"port must be 0-65535, not {port!r}") from None
     for family, cls in ((socket.AF_INET, IPv4Address), (socket.AF_INET6, IPv6Address)):
         try:
             socket.inet_pton(family, host)
         except OSError:
             continue
         return cls("TCP", host, number)
-    raise ValueError(f"{text!r}: {host!r} is not a literal IPv4 or IPv6 address")
+    raise ValueError(f"{host!r} is not a literal IPv4 or IPv6 address")
 
 
 def parse_tlv(text: str) -> TLV:

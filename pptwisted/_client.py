@@ -9,7 +9,6 @@ server-side connection, so that a relay forwards the truth.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
@@ -36,6 +35,7 @@ from twisted.plugin import IPlugin
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from zope.interface import alsoProvides, implementer
 
+from ._cli import literal_address
 from ._endpoint import unparse_endpoint
 from ._header import ProxyHeader
 from ._tlv import PP2_CLIENT_CERT_CONN, PP2_CLIENT_CERT_SESS, PP2_CLIENT_SSL, TLV, TLVType, ssl_tlv
@@ -270,18 +270,10 @@ CLIENT_OPTIONS: Mapping[str, str] = {
 
 def _ip_address(host: str, port: str, what: str) -> IPv4Address | IPv6Address:
     try:
-        number = int(port)
-        if not 0 <= number <= 0xFFFF:
-            raise ValueError
-    except ValueError:
-        raise ValueError(f"proxy{what}Port must be 0-65535, not {port!r}") from None
-    for family, cls in ((socket.AF_INET, IPv4Address), (socket.AF_INET6, IPv6Address)):
-        try:
-            socket.inet_pton(family, host)
-        except OSError:
-            continue
-        return cls("TCP", host, number)
-    raise ValueError(f"proxy{what}Host must be a literal IPv4 or IPv6 address, not {host!r}")
+        return literal_address(host, port)
+    except ValueError as e:
+        name = f"proxy{what}Port" if "port" in str(e) else f"proxy{what}Host"
+        raise ValueError(f"{name}: {e}") from None
 
 
 def _yes(name: str, value: str) -> bool:

@@ -139,39 +139,25 @@ def parse_header_tlvs(data: bytes, start: int, end: int) -> tuple[TLV, ...]:
 
 
 def _check_header_tlvs(data: bytes, start: int, end: int) -> tuple[TLV, ...]:
-    """L{parse_header_tlvs}, checking every bound and record as it goes."""
-    tlvs: list[TLV] = []
-    append = tlvs.append
+    """L{parse_header_tlvs} with every bound and every CRC32C/SSL record checked."""
+    tlvs = parse_tlvs(data, start, end)
     crc_at = -1
     pos = start
-    while pos < end:
-        vstart = pos + 3
-        if vstart > end:
-            raise _truncated(False, f"{end - pos} byte(s) left at offset {pos}, a TLV needs 3")
-        t = data[pos]
-        nxt = vstart + ((data[pos + 1] << 8) | data[pos + 2])
-        if nxt > end:
-            raise _truncated(
-                False,
-                f"TLV 0x{t:02X} at offset {pos} declares {nxt - vstart} byte(s),"
-                f" only {end - vstart} left",
-            )
-        if t in _CHECKED:
-            if t == 0x03:
-                if nxt - vstart != 4:
-                    raise InvalidHeader(
-                        Rule.V2_CRC32C_LENGTH, f"CRC32C TLV is {nxt - vstart} bytes, must be 4"
-                    )
-                if crc_at >= 0:
-                    raise InvalidHeader(Rule.V2_CRC32C_DUPLICATE, "more than one CRC32C TLV")
-                crc_at = vstart
-            else:
-                _check_ssl(data[vstart:nxt])
-        append(_tuple_new(TLV, (t, data[vstart:nxt])))
-        pos = nxt
+    for t, value in tlvs:
+        if t == 0x03:
+            if len(value) != 4:
+                raise InvalidHeader(
+                    Rule.V2_CRC32C_LENGTH, f"CRC32C TLV is {len(value)} bytes, must be 4"
+                )
+            if crc_at >= 0:
+                raise InvalidHeader(Rule.V2_CRC32C_DUPLICATE, "more than one CRC32C TLV")
+            crc_at = pos + 3
+        elif t == 0x20:
+            _check_ssl(value)
+        pos += 3 + len(value)
     if crc_at >= 0:
         _verify_crc(data, crc_at, end)
-    return tuple(tlvs)
+    return tlvs
 
 
 #: Types parse_header_tlvs looks into: CRC32C and SSL.
