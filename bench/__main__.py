@@ -138,6 +138,35 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+README = Path(__file__).resolve().parent.parent / "README.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def markdown(rows: list[dict[str, Any]], env: dict[str, Any]) -> str:
+    """The table as Markdown, with the machine and versions it was measured on."""
+    libs = ", ".join(f"{k} {v}" for k, v in env["libraries"].items())
+    lines = [
+        f"Measured on {env['cpu']}, {env['cpu_usable']} CPUs, {env['platform']};"
+        f" Python {env['python']}; {libs}.",
+        "",
+        "| figure | pptwisted | peers | ratio | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['row']} | {r['pptwisted']:.2f} {r['unit']} | {r['peers']} |"
+            f" {r['ratio']:.3f}x | {r['target']} | {'yes' if r['met'] else '**no**'} |"
+        )
+    return "\n".join(lines)
+
+
+def update_readme(text: str) -> None:
+    """Replace the README's benchmark block with C{text}."""
+    readme = README.read_text()
+    start, end = readme.index(BEGIN) + len(BEGIN), readme.index(END)
+    README.write_text(readme[:start] + "\n" + text + "\n" + readme[end:])
+
+
 def chart(rows: list[dict[str, Any]], env: dict[str, Any], path: Path) -> None:
     """Draw the ratios against their targets."""
     import matplotlib
@@ -196,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     parser.add_argument("--chart", type=Path, default=CHART, help=f"PNG to write ({CHART})")
     parser.add_argument("--no-chart", action="store_true", help="do not draw the chart")
+    parser.add_argument(
+        "--update-readme", action="store_true", help="write the table into README.md"
+    )
     args = parser.parse_args(argv)
     env = environment(["pptwisted", "twisted", "proxy-protocol", "crc32c"])
     rows = collect(args.quick)
@@ -213,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
                 "(--quick is a smoke run: its rounds are too short for the connection"
                 " figures to be measurements; run without --quick for those)"
             )
+    if args.update_readme:
+        if args.quick:
+            parser.error("--update-readme wants a full run, not --quick")
+        update_readme(markdown(rows, env))
     if not args.no_chart:
         try:
             chart(rows, env, args.chart)
