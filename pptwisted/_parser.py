@@ -222,10 +222,13 @@ class HeaderParser:
         return None
 
     def _advance_v2(self, buf: bytes | bytearray) -> tuple[ProxyHeader, int] | None:
-        total = check_v2_prefix(buf, self.max_v2_length)
         n = len(buf)
         if n >= 13 and 2 not in self.versions:
+            # Judge the signature and the version byte first, as when the
+            # bytes come one at a time: the rule must not depend on the split.
+            check_v2_prefix(buf[:13], self.max_v2_length)
             raise InvalidHeader(Rule.VERSION_NOT_ACCEPTED, "a v2 header, but only v1 is accepted")
+        total = check_v2_prefix(buf, self.max_v2_length)
         if total == 0:
             self.needed = 16 - n
             return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IAddress
@@ -53,7 +53,9 @@ class ProxyProtocolPolicy:
         addresses and those bytes passed through untouched. Optional mode lets
         anyone who can reach the port choose the address the application
         sees, unless L{trusted} is set.
-    @ivar trusted: networks allowed to send a header; empty means every peer
+    @ivar trusted: networks allowed to send a header (given as C{ip_network}
+        objects or as strings like C{"10.0.0.0/8"}; always networks once
+        built); empty means every peer
         (use only when the port is reachable from the proxy alone). UNIX
         socket peers are always trusted: the socket file's permissions guard
         them.
@@ -68,7 +70,7 @@ class ProxyProtocolPolicy:
     """
 
     require_header: bool = True
-    trusted: tuple[Network, ...] = ()
+    trusted: tuple[Network | str, ...] = ()
     untrusted: Literal["refuse", "direct"] = "refuse"
     versions: frozenset[int] = field(default_factory=lambda: frozenset({1, 2}))
     timeout: float = DEFAULT_TIMEOUT
@@ -99,4 +101,5 @@ class ProxyProtocolPolicy:
         candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [address]
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             candidates.append(address.ipv4_mapped)
-        return any(a in net for a in candidates for net in self.trusted if a.version == net.version)
+        networks = cast(tuple[Network, ...], self.trusted)  # normalised in __post_init__
+        return any(a in net for a in candidates for net in networks if a.version == net.version)

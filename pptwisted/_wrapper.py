@@ -189,7 +189,6 @@ class ProxyProtocolConnection:
             if policy.untrusted == "refuse":
                 self._reject("untrusted", "peer is not in the trusted sources", b"")
             else:
-                factory.stats.direct += 1
                 self._connect(None, b"")
             return
         deadlines = factory.deadlines
@@ -227,7 +226,6 @@ class ProxyProtocolConnection:
             result = None
         except NotProxyHeader as e:
             if not factory.policy.require_header:
-                factory.stats.direct += 1
                 self._connect(None, self._head)
             else:
                 self._reject(e.rule.value, e.detail, self._head)
@@ -236,7 +234,6 @@ class ProxyProtocolConnection:
             self._reject(e.rule.value, e.detail, self._head)
             return
         if result is not None:
-            factory.stats.accepted += 1
             self._connect(*result)
         elif len(self._head) > EXCERPT_BYTES:
             # The signature has been judged (it takes at most 12 bytes): keep
@@ -299,6 +296,10 @@ class ProxyProtocolConnection:
             transport.loseConnection()
             return
         self.wrappedProtocol = app
+        if header is None:
+            factory.stats.direct += 1
+        else:
+            factory.stats.accepted += 1
         if type(transport) in _STEP_ASIDE:
             self._step_aside(transport, app, peer, rest)
             return

@@ -298,6 +298,7 @@ class HandOverTests(SynchronousTestCase):
         self.assertTrue(h.closed)
         self.assertEqual(h.transport.value(), b"")
         self.assertEqual(h.wrapper.stats.refused, 1)
+        self.assertEqual(h.wrapper.stats.accepted, 0)
 
     def test_connection_lost_while_waiting(self) -> None:
         """A connection closed mid-header never builds the application."""

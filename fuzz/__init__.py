@@ -1,0 +1,1 @@
+"""Fuzz targets for pptwisted (not part of the installed package)."""
