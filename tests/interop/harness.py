@@ -1,45 +1,110 @@
 """
 Running real proxies (HAProxy, nginx) and clients (curl) in tests: configs
-in a temporary directory, loopback addresses only, free ports, bounded
-waits, and every process stopped at cleanup.
+written to a temporary directory, loopback addresses only (127.0.0.0/8 and
+::1), free ports, bounded waits, and every process stopped at cleanup.
 
-A missing binary skips the test with a clear reason, except when
-PPTWISTED_REQUIRE_INTEROP=1 (CI), where it fails.
+What a test needs and cannot find (a binary, nginx's stream module, a
+loopback address) skips it with a clear reason, except when
+C{PPTWISTED_REQUIRE_INTEROP=1} (CI), where it fails the test instead.
+
+The blocking helpers here (starting a process and waiting for its port) are
+meant to be called through C{deferToThread} from trial tests, so that the
+reactor keeps serving the Twisted side meanwhile.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from string import Template
+from typing import NoReturn
 
-from twisted.trial.unittest import FailTest, SkipTest
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory
+from twisted.internet.task import deferLater
+from twisted.internet.threads import deferToThread
+from twisted.trial.unittest import FailTest, SkipTest, TestCase
 
-EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
+from pptwisted import ProxyProtocolServerEndpoint
+
+REPO = Path(__file__).resolve().parent.parent.parent
+EXAMPLES = REPO / "examples"
+REQUIRE_ENV = "PPTWISTED_REQUIRE_INTEROP"
+#: Where Debian's libnginx-mod-stream puts the module (dpkg -L libnginx-mod-stream).
 NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
+#: The address the tests' clients connect from: not the proxies' 127.0.0.1,
+#: so that the application's getPeer() tells the client from the proxy.
+CLIENT_HOST = "127.0.0.2"
+#: Seconds to wait for a process to listen, and for it to stop.
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+#: Debian installs daemons in /usr/sbin, which a non-root PATH may lack.
+_SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+#: Which Debian package provides each binary the tests run.
+_PACKAGES = {"haproxy": "haproxy", "nginx": "nginx", "curl": "curl", "openssl": "openssl"}
 
 
-def require(binary: str) -> str:
-    """The path of C{binary}; skip (or, under CI, fail) when it is missing."""
-    path = shutil.which(binary) or (
-        f"/usr/sbin/{binary}" if os.path.exists(f"/usr/sbin/{binary}") else None
-    )
+def interop_required() -> bool:
+    """Is a missing prerequisite a failure (CI) rather than a skip?"""
+    return os.environ.get(REQUIRE_ENV) == "1"
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip the running test because of C{reason}; fail it under CI."""
+    if interop_required():
+        raise FailTest(f"{REQUIRE_ENV}=1, so this is a failure, not a skip: {reason}")
+    raise SkipTest(reason)
+
+
+def require_binary(name: str) -> str:
+    """
+    The path of the executable C{name}; skip the test with a clear reason
+    when it is not installed (fail it when C{PPTWISTED_REQUIRE_INTEROP=1}).
+    """
+    search = os.pathsep.join([os.environ.get("PATH", os.defpath), *_SBIN])
+    path = shutil.which(name, path=search)
     if path is None:
-        reason = f"{binary} is not installed (apt-get install -y {binary})"
-        if os.environ.get("PPTWISTED_REQUIRE_INTEROP") == "1":
-            raise FailTest(f"PPTWISTED_REQUIRE_INTEROP=1 but {reason}")
-        raise SkipTest(reason)
+        package = _PACKAGES.get(name, name)
+        skip_or_fail(
+            f"interop test needs {name!r}, which is not installed"
+            f" (Debian: apt-get install -y {package})"
+        )
     return path
 
 
+def require_nginx_stream() -> str:
+    """nginx and its stream module: the nginx path."""
+    nginx = require_binary("nginx")
+    if not os.path.exists(NGINX_STREAM_MODULE):
+        skip_or_fail(
+            f"interop test needs nginx's stream module ({NGINX_STREAM_MODULE} is missing;"
+            " Debian: apt-get install -y libnginx-mod-stream)"
+        )
+    return nginx
+
+
+def require_address(host: str) -> None:
+    """Skip (or fail) unless this machine can bind C{host} (e.g. ::1, 127.0.0.2)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family) as s:
+            s.bind((host, 0))
+    except OSError as e:
+        skip_or_fail(f"interop test needs the loopback address {host}, which is unusable: {e}")
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free on C{host} right now."""
+    """A TCP port free on C{host} (a loopback address) right now."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family) as s:
         s.bind((host, 0))
@@ -47,109 +112,278 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+def join_host_port(host: str, port: int) -> str:
+    """C{host:port} as HAProxy and nginx write it (IPv6 in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _proc_net_address(host: str, port: int) -> str:
+    """C{host:port} as the kernel writes it in /proc/net/tcp{,6}."""
+    if ":" in host:
+        packed = socket.inet_pton(socket.AF_INET6, host)
+        words = [packed[i : i + 4][::-1] for i in range(0, 16, 4)]
+        return f"{b''.join(words).hex().upper()}:{port:04X}"
+    return f"{socket.inet_aton(host)[::-1].hex().upper()}:{port:04X}"
+
+
+def is_listening(host: str, port: int) -> bool:
+    """
+    Does a socket listen on C{host:port}? Read from /proc/net (Linux) where
+    possible, so that no probe connection reaches the proxy (it would pass
+    it on to the server under test); else try to connect.
+    """
+    table = Path("/proc/net/tcp6" if ":" in host else "/proc/net/tcp")
+    try:
+        lines = table.read_text().splitlines()[1:]
+    except OSError:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family) as s:
+            s.settimeout(0.5)
+            return s.connect_ex((host, port)) == 0
+    wanted = _proc_net_address(host, port)
+    return any(
+        fields[1] == wanted and fields[3] == "0A"  # TCP_LISTEN
+        for fields in (line.split() for line in lines)
+    )
+
+
 def wait_for_port(
-    host: str, port: int, process: subprocess.Popen[bytes], seconds: float = 10
+    host: str, port: int, process: subprocess.Popen[bytes], seconds: float = START_TIMEOUT
 ) -> None:
-    """Wait until C{host:port} accepts connections (or the process died)."""
+    """Wait until C{host:port} listens; raise if the process died or time ran out."""
     deadline = time.monotonic() + seconds
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"process exited with {process.returncode} before listening")
-        with socket.socket(family) as s:
-            s.settimeout(0.2)
-            if s.connect_ex((host, port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {host}:{port} after {seconds}s")
+        if is_listening(host, port):
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on {join_host_port(host, port)} after {seconds}s")
 
 
 def render(template: str, values: Mapping[str, object]) -> str:
-    """An example config from examples/ with its $placeholders filled in."""
+    """The file C{template} of examples/ with its C{$placeholders} filled in."""
     text = (EXAMPLES / template).read_text()
     return Template(text).substitute({k: str(v) for k, v in values.items()})
 
 
 class Managed:
-    """A process started for a test, always stopped."""
+    """
+    A process started for a test, its stdout and stderr in a file of
+    C{directory}; L{stop} terminates it, then kills it if it lingers.
+    """
 
-    def __init__(self, argv: list[str], directory: Path) -> None:
-        self.log = directory / "process.log"
+    def __init__(
+        self,
+        argv: list[str],
+        directory: Path,
+        name: str,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.argv = argv
+        self.log = directory / f"{name}.log"
         self._log_file = self.log.open("wb")
         self.process = subprocess.Popen(
-            argv, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            argv,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd or directory,
+            env=None if env is None else {**os.environ, **env},
         )
 
     def output(self) -> str:
-        self._log_file.flush()
+        """What the process wrote so far."""
         return self.log.read_text(errors="replace")
 
-    def stop(self) -> None:
+    def wait_for(self, listening: list[tuple[str, int]], seconds: float = START_TIMEOUT) -> None:
+        """Wait until each (host, port) listens; stop the process and raise if not."""
+        try:
+            for host, port in listening:
+                wait_for_port(host, port, self.process, seconds)
+        except Exception as e:
+            self.stop()
+            raise RuntimeError(f"{self.argv[0]} did not start: {e}\n{self.output()}") from None
+
+    def stop(self, kill: bool = False) -> None:
+        """Terminate (or kill) the process and reap it; idempotent."""
         if self.process.poll() is None:
-            self.process.terminate()
+            if kill:
+                self.process.kill()
+            else:
+                self.process.terminate()
             try:
-                self.process.wait(5)
+                self.process.wait(STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-                self.process.wait(5)
-        self._log_file.close()
+                self.process.wait(STOP_TIMEOUT)
+        if not self._log_file.closed:
+            self._log_file.close()
 
 
-def temp_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="pptwisted-interop-"))
+class HAProxy(Managed):
+    """A HAProxy run in the foreground (C{-db}), with an admin socket."""
+
+    def __init__(self, argv: list[str], directory: Path, socket_path: Path) -> None:
+        super().__init__(argv, directory, "haproxy")
+        self.socket_path = socket_path
+
+    def command(self, command: str) -> str:
+        """The answer of HAProxy's stats socket to C{command}."""
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(5)
+            s.connect(str(self.socket_path))
+            s.sendall(command.encode() + b"\n")
+            chunks = []
+            while chunk := s.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks).decode(errors="replace")
+
+    def servers(self) -> dict[str, dict[str, str]]:
+        """C{show stat} for each server: C{status} (UP, DOWN...), C{check_status}..."""
+        text = self.command("show stat").lstrip("# ")
+        rows = csv.DictReader(io.StringIO(text))
+        return {row["svname"]: row for row in rows if row["svname"] not in ("FRONTEND", "BACKEND")}
 
 
-def start_haproxy(config: str, wait: list[tuple[str, int]]) -> tuple[Managed, Path]:
+def haproxy_global(directory: Path) -> str:
+    """The global section the tests put before an example config."""
+    return f"global\n    stats socket {directory}/admin.sock mode 600 level admin\n\n"
+
+
+def start_haproxy(config: str, listening: list[tuple[str, int]], directory: Path) -> HAProxy:
     """
-    Check and start HAProxy in the foreground with C{config}; wait until
-    each (host, port) of C{wait} listens.
+    Write C{config} (an example, without a global section) to C{directory},
+    check it with C{haproxy -c}, run HAProxy in the foreground and wait until
+    each (host, port) of C{listening} accepts connections.
     """
-    haproxy = require("haproxy")
-    directory = temp_dir()
+    haproxy = require_binary("haproxy")
     path = directory / "haproxy.cfg"
-    path.write_text(config)
+    full = haproxy_global(directory) + config
+    path.write_text(full)
     check = subprocess.run(
         [haproxy, "-c", "-f", str(path)], capture_output=True, text=True, timeout=30
     )
     if check.returncode != 0:
-        raise RuntimeError(f"haproxy rejects the config:\n{check.stdout}{check.stderr}\n{config}")
-    managed = Managed([haproxy, "-db", "-f", str(path)], directory)
-    try:
-        for host, port in wait:
-            wait_for_port(host, port, managed.process)
-    except Exception:
-        managed.stop()
-        raise RuntimeError(f"haproxy did not start: {managed.output()}") from None
-    return managed, directory
+        raise RuntimeError(f"haproxy -c rejects the config:\n{check.stdout}{check.stderr}\n{full}")
+    managed = HAProxy([haproxy, "-db", "-f", str(path)], directory, directory / "admin.sock")
+    managed.wait_for(listening)
+    return managed
 
 
-def start_nginx(config_body: str, wait: list[tuple[str, int]]) -> tuple[Managed, Path]:
-    """Start nginx in the foreground as the test's child with C{config_body}."""
-    nginx = require("nginx")
-    if not os.path.exists(NGINX_STREAM_MODULE):
-        reason = "nginx's stream module is not installed (apt-get install -y libnginx-mod-stream)"
-        if os.environ.get("PPTWISTED_REQUIRE_INTEROP") == "1":
-            raise FailTest(reason)
-        raise SkipTest(reason)
-    directory = temp_dir()
-    config = (
+def nginx_main(directory: Path) -> str:
+    """
+    The main context the tests put before an nginx example: the stream
+    module, in the foreground as the test's child (no daemon, no master,
+    every file in C{directory}).
+    """
+    return (
         f"load_module {NGINX_STREAM_MODULE};\n"
-        "daemon off;\nmaster_process off;\nworker_processes 1;\n"
+        "daemon off;\n"
+        "master_process off;\n"
+        "worker_processes 1;\n"
         + ("user root;\n" if os.geteuid() == 0 else "")
-        + f"pid {directory}/nginx.pid;\nerror_log {directory}/error.log info;\n"
-        "events { worker_connections 256; }\n" + config_body
+        + f"pid {directory}/nginx.pid;\n"
+        f"error_log {directory}/error.log info;\n"
+        "events { worker_connections 256; }\n"
     )
+
+
+def _http_temp_paths(body: str, directory: Path) -> str:
+    """Put the http temp paths (Debian's are in /var/lib/nginx) in C{directory}."""
+    if "http {" not in body:
+        return body
+    paths = "".join(
+        f"    {kind}_temp_path {directory}/{kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    return body.replace("http {\n", "http {\n" + paths, 1)
+
+
+def start_nginx(body: str, listening: list[tuple[str, int]], directory: Path) -> Managed:
+    """
+    Write an nginx config (C{body}: an example's stream or http block) to
+    C{directory}, check it with C{nginx -t}, run it and wait until each
+    (host, port) of C{listening} accepts connections.
+    """
+    nginx = require_nginx_stream()
+    config = nginx_main(directory) + _http_temp_paths(body, directory)
     path = directory / "nginx.conf"
     path.write_text(config)
-    argv = [nginx, "-c", str(path), "-p", str(directory), "-e", str(directory / "error.log")]
+    argv = [nginx, "-c", str(path), "-p", f"{directory}/", "-e", str(directory / "error.log")]
     check = subprocess.run([*argv, "-t"], capture_output=True, text=True, timeout=30)
     if check.returncode != 0:
-        raise RuntimeError(f"nginx rejects the config:\n{check.stderr}\n{config}")
-    managed = Managed(argv, directory)
-    try:
-        for host, port in wait:
-            wait_for_port(host, port, managed.process)
-    except Exception:
-        managed.stop()
-        raise RuntimeError(f"nginx did not start: {managed.output()}") from None
-    return managed, directory
+        raise RuntimeError(f"nginx -t rejects the config:\n{check.stderr}\n{config}")
+    managed = Managed(argv, directory, "nginx")
+    managed.wait_for(listening)
+    return managed
+
+
+class InteropTestCase(TestCase):
+    """
+    A trial test case (global reactor) with a temporary directory, Twisted
+    servers on C{proxy:} and proxies, all stopped at cleanup.
+    """
+
+    timeout = 60
+
+    def make_directory(self) -> Path:
+        """A fresh directory, removed at cleanup (short: UNIX socket paths live in it)."""
+        directory = Path(tempfile.mkdtemp(prefix="pptwisted-interop-"))
+        self.addCleanup(shutil.rmtree, directory, True)
+        return directory
+
+    async def listen(
+        self, description: str, factory: IProtocolFactory
+    ) -> tuple[int, ProxyProtocolServerEndpoint]:
+        """Listen on the C{proxy:...} C{description}: the port and the endpoint."""
+        endpoint = serverFromString(reactor, description)
+        assert isinstance(endpoint, ProxyProtocolServerEndpoint), endpoint
+        port: IListeningPort = await endpoint.listen(factory)
+        self.addCleanup(port.stopListening)
+        return port.getHost().port, endpoint  # type: ignore[attr-defined]
+
+    async def haproxy(
+        self, template: str, listening: list[tuple[str, int]], **values: object
+    ) -> HAProxy:
+        """Run HAProxy with the example C{template} filled in with C{values}."""
+        require_binary("haproxy")
+        directory = self.make_directory()
+        config = render(template, values)
+        managed: HAProxy = await deferToThread(start_haproxy, config, listening, directory)
+        self.addCleanup(deferToThread, managed.stop)
+        return managed
+
+    async def nginx(
+        self, template: str, listening: list[tuple[str, int]], **values: object
+    ) -> Managed:
+        """Run nginx with the example C{template} filled in with C{values}."""
+        require_nginx_stream()
+        directory = self.make_directory()
+        body = render(template, values)
+        managed: Managed = await deferToThread(start_nginx, body, listening, directory)
+        self.addCleanup(deferToThread, managed.stop)
+        return managed
+
+    async def run_client(
+        self, argv: list[str], timeout: float = 30
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a client command to completion in a thread (the reactor keeps going)."""
+        result: subprocess.CompletedProcess[str] = await deferToThread(
+            subprocess.run, argv, capture_output=True, text=True, timeout=timeout
+        )
+        return result
+
+    async def wait_until(self, condition: Callable[[], bool], seconds: float = 10) -> None:
+        """Let the reactor run until C{condition()} holds; fail after C{seconds}."""
+        deadline = time.monotonic() + seconds
+        while not condition():
+            if time.monotonic() > deadline:
+                self.fail(f"still not true after {seconds}s: {condition}")
+            await sleep(0.05)
+
+
+def sleep(seconds: float) -> Deferred[None]:
+    """A Deferred that fires after C{seconds}, without blocking the reactor."""
+    return deferLater(reactor, seconds, lambda: None)

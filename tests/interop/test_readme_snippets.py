@@ -33,6 +33,8 @@ SAMPLES: dict[str, dict[str, str]] = {
         "frontend": "*:80",
         "backend1": "10.0.0.11:8080",
         "backend2": "10.0.0.12:8080",
+        "web1": "10.0.0.21:8080",
+        "web2": "10.0.0.22:8080",
     },
     "haproxy-scale-out.cfg": {
         "frontend": "*:80",

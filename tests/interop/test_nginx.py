@@ -1,0 +1,74 @@
+"""
+pptwisted with Debian's nginx 1.22: the stream module with proxy_protocol on
+in front of a proxy:tcp server (v1 headers), and nginx's own
+C{listen ... proxy_protocol} receiving the headers pptwisted's client sends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import treq
+from twisted.internet import reactor
+from twisted.internet.address import IPv4Address
+from twisted.internet.threads import deferToThread
+
+from pptwisted import TLV, Command, ProxyHeader
+from pptwisted.http import proxied_treq
+
+from .clients import read_report
+from .harness import CLIENT_HOST, InteropTestCase, free_port, require_address, require_nginx_stream
+from .servers import ReportFactory
+
+
+class NginxStreamTests(InteropTestCase):
+    def setUp(self) -> None:
+        require_nginx_stream()
+        require_address(CLIENT_HOST)
+
+    async def test_stream_proxy_protocol_v1(self) -> None:
+        """nginx stream, proxy_protocol on: getPeer() is the client, getHost() nginx's listener."""
+        factory = ReportFactory()
+        port, endpoint = await self.listen("proxy:tcp:0:interface=127.0.0.1", factory)
+        frontend = free_port()
+        await self.nginx(
+            "nginx-stream.conf",
+            [("127.0.0.1", frontend)],
+            frontend=f"127.0.0.1:{frontend}",
+            backend=f"127.0.0.1:{port}",
+        )
+        report, (_, client_port) = await deferToThread(read_report, frontend)
+        client = IPv4Address("TCP", CLIENT_HOST, client_port)
+        self.assertEqual(factory.addresses, [client])
+        self.assertEqual(factory.peers, [client])
+        self.assertEqual(factory.hosts, [IPv4Address("TCP", "127.0.0.1", frontend)])
+        header = factory.headers[0]
+        assert header is not None
+        self.assertEqual((header.version, header.command), (1, Command.PROXY))
+        self.assertEqual(report["real_peer"]["host"], "127.0.0.1")
+        self.assertEqual(endpoint.stats.accepted, 1)
+        self.assertEqual(dict(endpoint.stats.rejected), {})
+
+
+class NginxReceiverTests(InteropTestCase):
+    """nginx's listen ... proxy_protocol receiving the headers pptwisted sends."""
+
+    async def test_nginx_accepts_pptwisted_headers(self) -> None:
+        require_nginx_stream()
+        frontend = free_port()
+        await self.nginx(
+            "nginx-accept-proxy.conf", [("127.0.0.1", frontend)], frontend=f"127.0.0.1:{frontend}"
+        )
+        for version in (1, 2):
+            header = ProxyHeader.proxy(
+                IPv4Address("TCP", "203.0.113.9", 4321),
+                IPv4Address("TCP", "127.0.0.1", frontend),
+                version=version,
+                tlvs=[TLV(0x02, b"receiver.example")] if version == 2 else (),
+            )
+            client = proxied_treq(reactor, header)
+            response: Any = await client.get(f"http://127.0.0.1:{frontend}/").addTimeout(
+                10, reactor
+            )
+            self.assertEqual(response.code, 200)
+            self.assertEqual(await treq.text_content(response), "203.0.113.9:4321")
