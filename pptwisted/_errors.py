@@ -53,6 +53,10 @@ class Rule(str, enum.Enum):
     V2_CRC32C_DUPLICATE = "v2-crc32c-duplicate"
     V2_SSL_SHORT = "v2-ssl-short"
     V2_SSL_TRUNCATED = "v2-ssl-truncated"
+    #: More TLV records (SSL sub-TLVs included) than the receiver's cap.
+    V2_TOO_MANY_TLVS = "v2-too-many-tlvs"
+    #: The receiver requires a CRC32C TLV and the header has none.
+    V2_CRC32C_REQUIRED = "v2-crc32c-required"
 
 
 class ProxyProtocolError(Exception):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 import socket
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from crc32c import crc32c as _crc32c
@@ -16,7 +16,7 @@ from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 
 from ._tlv import TLV, SSLInfo, TLVType, first_tlv, text_or_none
 
-__all__ = ["V2_SIGNATURE", "Command", "Family", "ProxyHeader", "Transport"]
+__all__ = ["ADDRESS_SIZE", "V2_SIGNATURE", "Command", "Family", "ProxyHeader", "Transport"]
 
 #: The 12 bytes every v2 header starts with (spec 2.2).
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
@@ -55,7 +55,9 @@ class Transport(enum.IntEnum):
 _ALPN, _AUTHORITY, _CRC32C, _NOOP, _UNIQUE_ID = 0x01, 0x02, 0x03, 0x04, 0x05
 _SSL, _NETNS, _GCP, _AWS, _AZURE = 0x20, 0x30, 0xE0, 0xEA, 0xEE
 
-_ADDRESS_SIZE = {Family.UNSPEC: 0, Family.INET: 12, Family.INET6: 36, Family.UNIX: 216}
+#: The one address-size table: valid v2 family/transport bytes (byte 13) and
+#: the size of their address blocks (spec 2.2).
+ADDRESS_SIZE = {0x00: 0, 0x11: 12, 0x12: 12, 0x21: 36, 0x22: 36, 0x31: 216, 0x32: 216}
 
 
 class ProxyHeader(NamedTuple):
@@ -67,8 +69,10 @@ class ProxyHeader(NamedTuple):
     C{None} when the header carries none (v2 LOCAL, v2 PROXY with UNSPEC, v1
     UNKNOWN): the receiver then uses the real connection's addresses.
 
-    C{tlvs} holds every TLV in wire order; the properties decode the common
-    ones and say C{None} when a record is absent or malformed.
+    C{tlvs} holds every TLV in wire order (a tuple for a header you build, a
+    L{TLVs} view over the wire bytes for a parsed one; they compare equal);
+    the properties decode the common ones and say C{None} when a record is
+    absent or malformed.
     """
 
     version: int
@@ -77,7 +81,7 @@ class ProxyHeader(NamedTuple):
     transport: Transport
     source: Address | None
     destination: Address | None
-    tlvs: tuple[TLV, ...] = ()
+    tlvs: Sequence[TLV] = ()
 
     # -- construction -------------------------------------------------------
 
@@ -112,10 +116,15 @@ class ProxyHeader(NamedTuple):
     def local(cls, *, version: int = 2, tlvs: Iterable[TLV] = ()) -> ProxyHeader:
         """
         A header that tells the receiver to use the real addresses: v2 LOCAL
-        (what health checks send) or v1 C{PROXY UNKNOWN}.
+        (what health checks send) or v1 C{PROXY UNKNOWN}, which cannot carry
+        TLVs (L{ValueError} if some are given).
         """
         if version == 1:
+            if any(True for _ in tlvs):
+                raise ValueError("v1 headers cannot carry TLVs")
             return cls(1, Command.PROXY, Family.UNSPEC, Transport.UNSPEC, None, None, ())
+        if version != 2:
+            raise ValueError(f"version must be 1 or 2, not {version!r}")
         header = cls(2, Command.LOCAL, Family.UNSPEC, Transport.UNSPEC, None, None, tuple(tlvs))
         header._check_buildable()
         return header
@@ -151,29 +160,17 @@ class ProxyHeader(NamedTuple):
     @property
     def alpn(self) -> bytes | None:
         """Application protocol (PP2_TYPE_ALPN), e.g. C{b"h2"}."""
-        for t, value in self.tlvs:
-            if t == _ALPN:
-                return value
-        return None
+        return first_tlv(self.tlvs, _ALPN)
 
     @property
     def authority(self) -> str | None:
         """Host name the client asked for, usually the TLS SNI (UTF-8)."""
-        for t, value in self.tlvs:
-            if t == _AUTHORITY:
-                try:
-                    return value.decode("utf-8")
-                except UnicodeDecodeError:
-                    return None
-        return None
+        return text_or_none(first_tlv(self.tlvs, _AUTHORITY), "utf-8")
 
     @property
     def unique_id(self) -> bytes | None:
         """Opaque unique connection id (PP2_TYPE_UNIQUE_ID)."""
-        for t, value in self.tlvs:
-            if t == _UNIQUE_ID:
-                return value
-        return None
+        return first_tlv(self.tlvs, _UNIQUE_ID)
 
     @property
     def netns(self) -> str | None:
@@ -229,10 +226,13 @@ class ProxyHeader(NamedTuple):
         The header on the wire.
 
         @param crc32c: for v2, add a CRC32C TLV (at the end) when the header
-            has none. Any CRC32C TLV present is (re)computed either way.
+            has none. Any CRC32C TLV present is (re)computed either way. v1
+            has no checksum: L{ValueError}.
         """
         self._check_buildable()
         if self.version == 1:
+            if crc32c:
+                raise ValueError("v1 headers cannot carry a CRC32C")
             return _v1_bytes(self)
         return _v2_bytes(self, crc32c)
 
@@ -294,7 +294,7 @@ def _v2_bytes(header: ProxyHeader, add_crc: bool) -> bytes:
         fam_byte = 0x00
     else:
         fam_byte = (header.family << 4) | header.transport
-        if len(block) != _ADDRESS_SIZE[header.family]:
+        if len(block) != ADDRESS_SIZE.get(fam_byte, -1):
             raise ValueError("addresses do not match the header's family")
     tlvs = list(header.tlvs)
     has_crc = any(t[0] == TLVType.CRC32C for t in tlvs)

@@ -2,90 +2,49 @@
 Finding one PROXY header at the start of a byte stream (spec sections 2 and
 2.1-2.2): detection of the version, the incremental parser and the one-shot
 L{parse_header}.
+
+Neither decodes anything itself: a v1 line is decoded by L{decode_v1}, a v2
+block by L{decode_v2} (which walks the TLVs with L{walk_tlvs}). The one-shot
+path only picks the common case, a whole header in one read, before handing
+anything else to L{HeaderParser}.
 """
 
 from __future__ import annotations
 
-import socket
-import struct
+import enum
 from collections.abc import Collection
-from typing import Literal
 
-from twisted.internet.address import IPv6Address
-
-from ._addresses import ipv4_address
 from ._errors import IncompleteHeader, InvalidHeader, NotProxyHeader, Rule
-from ._header import V2_SIGNATURE, Command, Family, ProxyHeader, Transport
-from ._tlv import TLV, parse_header_tlvs
-from ._v1 import MAX_V1_LENGTH, TCP4_LINE, TCP6_LINE, UNKNOWN_LINE, V1Scanner
-from ._v2 import ADDRESS_SIZE, DEFAULT_MAX_V2_LENGTH, check_v2_prefix, parse_v2
+from ._header import V2_SIGNATURE, ProxyHeader
+from ._tlv import DEFAULT_MAX_TLVS
+from ._v1 import MAX_V1_LENGTH, V1Scanner, decode_v1
+from ._v2 import DEFAULT_MAX_V2_LENGTH, check_v2_prefix, decode_v2
 
-__all__ = ["DEFAULT_MAX_V2_LENGTH", "HeaderParser", "parse_header"]
+__all__ = ["DEFAULT_MAX_TLVS", "DEFAULT_MAX_V2_LENGTH", "HeaderParser", "parse_header"]
 
-_tuple_new = tuple.__new__
-_unpack_inet = struct.Struct("!4s4sHH").unpack_from
-_ntoa = socket.inet_ntoa
-_ntop = socket.inet_ntop
-_pton = socket.inet_pton
-_AF_INET6 = socket.AF_INET6
-_unpack_head = struct.Struct("!BBH").unpack_from
-_match4 = TCP4_LINE.match
-_match6 = TCP6_LINE.match
-_match_unknown = UNKNOWN_LINE.match
-_PROXY = Command.PROXY
-_INET = Family.INET
-_INET6 = Family.INET6
-_STREAM = Transport.STREAM
-_DGRAM = Transport.DGRAM
-_UNKNOWN_HEADER = ProxyHeader(1, Command.PROXY, Family.UNSPEC, Transport.UNSPEC, None, None, ())
 _V1_SIGNATURE = b"PROXY"
 
 
-def _v1_from_line(data: bytes | bytearray) -> tuple[ProxyHeader, int] | None:
-    """The fast path: a whole, valid v1 line at the start of C{data}."""
-    m = _match4(data)
-    if m is not None:
-        src, dst, sport, dport = m.groups()
-        header = _tuple_new(
-            ProxyHeader,
-            (
-                1,
-                _PROXY,
-                _INET,
-                _STREAM,
-                ipv4_address("TCP", src.decode(), int(sport)),
-                ipv4_address("TCP", dst.decode(), int(dport)),
-                (),
-            ),
-        )
-        return header, m.end()
-    m = _match6(data)
-    if m is not None and m.end() <= MAX_V1_LENGTH:
-        src, dst, sport, dport = m.groups()
-        # The expression admitted only [0-9A-Fa-f:.]{2,45}: inet_pton judges
-        # the rest, inet_ntop gives the canonical form.
-        try:
-            src_text = _ntop(_AF_INET6, _pton(_AF_INET6, src.decode()))
-            dst_text = _ntop(_AF_INET6, _pton(_AF_INET6, dst.decode()))
-        except OSError:
-            return None
-        header = _tuple_new(
-            ProxyHeader,
-            (
-                1,
-                _PROXY,
-                _INET6,
-                _STREAM,
-                IPv6Address("TCP", src_text, int(sport)),
-                IPv6Address("TCP", dst_text, int(dport)),
-                (),
-            ),
-        )
-        return header, m.end()
-    m = _match_unknown(data)
-    if m is not None and m.end() <= MAX_V1_LENGTH:
-        return _UNKNOWN_HEADER, m.end()
-    return None
+class ParserState(enum.Enum):
+    """Where a L{HeaderParser} stands."""
+
+    #: No byte has told the version yet.
+    START = "start"
+    #: The bytes begin a v1 line.
+    V1 = "v1"
+    #: The bytes begin a v2 header.
+    V2 = "v2"
+    #: End state: the header was returned; the parser takes no more bytes.
+    DONE = "done"
+    #: End state: the bytes broke a rule; the parser takes no more bytes.
+    FAILED = "failed"
+
+
+_START = ParserState.START
+_V1 = ParserState.V1
+_V2 = ParserState.V2
+_DONE = ParserState.DONE
+_FAILED = ParserState.FAILED
 
 
 class HeaderParser:
@@ -97,21 +56,39 @@ class HeaderParser:
     more bytes are needed), the header and the bytes that followed it once it
     is complete, and raises L{InvalidHeader} as soon as the bytes received
     can no longer begin a valid header. Bytes already searched are never
-    searched again, so the work is linear however the data is split.
+    searched again, so the work is linear however the data is split. A
+    parser reads one header: once it has returned one, or raised, L{feed}
+    raises L{RuntimeError}.
 
     @param versions: the versions accepted; a header of another version is
         rejected with L{Rule.VERSION_NOT_ACCEPTED} once its signature is seen.
     @param max_v2_length: cap on the v2 length field, checked as soon as the
         length field arrives.
+    @param max_tlvs: cap on the number of TLV records of a v2 header, SSL
+        sub-TLVs included (L{Rule.V2_TOO_MANY_TLVS}).
+    @param require_crc32c: reject a v2 header without a CRC32C TLV
+        (L{Rule.V2_CRC32C_REQUIRED}), LOCAL ones included.
     """
 
-    __slots__ = ("_buf", "_kind", "_scanner", "_searched", "max_v2_length", "needed", "versions")
+    __slots__ = (
+        "_buf",
+        "_scanner",
+        "_searched",
+        "max_tlvs",
+        "max_v2_length",
+        "needed",
+        "require_crc32c",
+        "state",
+        "versions",
+    )
 
     def __init__(
         self,
         *,
         versions: Collection[int] = (1, 2),
         max_v2_length: int = DEFAULT_MAX_V2_LENGTH,
+        max_tlvs: int = DEFAULT_MAX_TLVS,
+        require_crc32c: bool = False,
     ) -> None:
         # Reuse a frozenset given (the wrapper's policy holds one per server).
         self.versions = versions if type(versions) is frozenset else frozenset(versions)
@@ -119,9 +96,13 @@ class HeaderParser:
             raise ValueError(f"versions must be a non-empty subset of {{1, 2}}, not {versions!r}")
         if not 0 <= max_v2_length <= 0xFFFF:
             raise ValueError("max_v2_length must be 0-65535")
+        if not 0 <= max_tlvs <= 0xFFFF:
+            raise ValueError("max_tlvs must be 0-65535")
         self.max_v2_length = max_v2_length
+        self.max_tlvs = max_tlvs
+        self.require_crc32c = require_crc32c
+        self.state = _START
         self._buf: bytes | bytearray = b""
-        self._kind = 0
         self._searched = 0
         self._scanner: V1Scanner | None = None
         #: At least how many more bytes the header needs.
@@ -137,6 +118,11 @@ class HeaderParser:
         Add C{data}; return C{(header, rest)} once the header is complete,
         C{rest} being every byte after it, else C{None}.
         """
+        if self.state is _DONE or self.state is _FAILED:
+            raise RuntimeError(
+                f"this HeaderParser is {self.state.value}: it reads one header,"
+                " make a new one for the next"
+            )
         buf: bytes | bytearray
         held = self._buf
         if held:
@@ -153,6 +139,7 @@ class HeaderParser:
             result = self._advance(buf)
         except InvalidHeader:
             self._buf = b""
+            self.state = _FAILED
             raise
         if result is None:
             if buf is data:
@@ -162,28 +149,28 @@ class HeaderParser:
         header, end = result
         rest = bytes(buf[end:])
         self._buf = b""
+        self.state = _DONE
         return header, rest
 
     def _advance(self, buf: bytes | bytearray) -> tuple[ProxyHeader, int] | None:
-        kind = self._kind
-        if kind == 0:
+        state = self.state
+        if state is _START:
             first = buf[0]
             if first == 0x50:
-                kind = 1
-            elif first == 0x0D:
-                kind = 2
-            else:
-                raise NotProxyHeader(
-                    Rule.SIGNATURE,
-                    f"first byte 0x{first:02X} begins neither 'PROXY' (v1) nor the v2 signature",
-                )
-        if kind == 1:
+                return self._advance_v1(buf)
+            if first == 0x0D:
+                return self._advance_v2(buf)
+            raise NotProxyHeader(
+                Rule.SIGNATURE,
+                f"first byte 0x{first:02X} begins neither 'PROXY' (v1) nor the v2 signature",
+            )
+        if state is _V1:
             return self._advance_v1(buf)
         return self._advance_v2(buf)
 
     def _advance_v1(self, buf: bytes | bytearray) -> tuple[ProxyHeader, int] | None:
         n = len(buf)
-        if self._kind == 0:
+        if self.state is _START:
             head = bytes(buf[:5])
             if head != _V1_SIGNATURE[: len(head)]:
                 raise NotProxyHeader(Rule.SIGNATURE, f"{head!r} does not begin 'PROXY'")
@@ -194,14 +181,14 @@ class HeaderParser:
                 raise InvalidHeader(
                     Rule.VERSION_NOT_ACCEPTED, "a v1 header, but only v2 is accepted"
                 )
-            self._kind = 1
+            self.state = _V1
             self._scanner = V1Scanner()
         scanner = self._scanner
         assert scanner is not None
         # A CR at the end of the previous read may be the first half of CRLF.
         crlf = buf.find(b"\r\n", max(0, self._searched - 1), MAX_V1_LENGTH)
         if crlf >= 0:
-            found = _v1_from_line(buf)
+            found = decode_v1(buf)
             if found is not None and found[1] == crlf + 2:
                 return found
             scanner.scan(buf, crlf, complete=True)
@@ -232,28 +219,12 @@ class HeaderParser:
         if total == 0:
             self.needed = 16 - n
             return None
-        self._kind = 2
+        self.state = _V2
         if n < total:
             self.needed = total - n
             return None
-        # TLV values are slices of what is parsed: make them bytes.
-        return parse_v2(bytes(buf[:total]), total), total
-
-
-def _parse_slow(
-    data: bytes,
-    versions: Collection[int],
-    max_v2_length: int,
-) -> tuple[ProxyHeader, bytes] | HeaderParser:
-    """
-    The general case of L{parse_header}: the header and what follows it,
-    or the L{HeaderParser} that has consumed C{data} and waits for more.
-    """
-    parser = HeaderParser(versions=versions, max_v2_length=max_v2_length)
-    result = parser.feed(data)
-    if result is None:
-        return parser
-    return result
+        data = buf if type(buf) is bytes else bytes(buf[:total])
+        return decode_v2(data, total, self.max_tlvs, self.require_crc32c), total
 
 
 def parse_header(
@@ -261,6 +232,8 @@ def parse_header(
     *,
     versions: Collection[int] = (1, 2),
     max_v2_length: int = DEFAULT_MAX_V2_LENGTH,
+    max_tlvs: int = DEFAULT_MAX_TLVS,
+    require_crc32c: bool = False,
 ) -> tuple[ProxyHeader, bytes]:
     """
     Parse one complete PROXY header (v1 or v2) at the start of C{data}.
@@ -271,62 +244,26 @@ def parse_header(
         C{parser} is a L{HeaderParser} holding C{data}, to feed the rest to.
     @raise InvalidHeader: C{data} can never begin a valid header; C{rule}
         names the rule broken (L{NotProxyHeader} when it is not the PROXY
-        protocol at all).
+        protocol at all). The keyword arguments are those of L{HeaderParser}.
     """
+    # The common case, a whole header in this read, straight to its decoder;
+    # anything else (a part, an error) goes through HeaderParser.
     if data[:12] == V2_SIGNATURE:
-        if 2 in versions and len(data) >= 28:
-            ver_cmd, fam, length = _unpack_head(data, 12)
-            # The most common header, PROXY over IPv4, in one place; every
-            # other case (and every error) goes through HeaderParser.
-            if ver_cmd == 0x21 and (fam == 0x11 or fam == 0x12) and 12 <= length <= max_v2_length:
-                total = 16 + length
-                if len(data) >= total:
-                    src, dst, sport, dport = _unpack_inet(data, 16)
-                    if total == 28:
-                        tlvs: tuple[TLV, ...] = ()
-                    else:
-                        tlvs = parse_header_tlvs(data, 28, total)
-                    kind: Literal["TCP", "UDP"] = "TCP" if fam == 0x11 else "UDP"
-                    header = _tuple_new(
-                        ProxyHeader,
-                        (
-                            2,
-                            _PROXY,
-                            _INET,
-                            _STREAM if fam == 0x11 else _DGRAM,
-                            ipv4_address(kind, _ntoa(src), sport),
-                            ipv4_address(kind, _ntoa(dst), dport),
-                            tlvs,
-                        ),
-                    )
-                    return header, data[total:]
-            else:
-                found = _v2_complete(data, versions, max_v2_length)
-                if found is not None:
-                    return found
+        if 2 in versions:
+            total = check_v2_prefix(data, max_v2_length)
+            if 0 < total <= len(data):
+                return decode_v2(data, total, max_tlvs, require_crc32c), data[total:]
     elif 1 in versions:
-        line = _v1_from_line(data)
-        if line is not None:
-            return line[0], data[line[1] :]
-    result = _parse_slow(data, versions, max_v2_length)
-    if isinstance(result, HeaderParser):
-        raise IncompleteHeader(result.needed, result)
+        found = decode_v1(data)
+        if found is not None:
+            return found[0], data[found[1] :]
+    parser = HeaderParser(
+        versions=versions,
+        max_v2_length=max_v2_length,
+        max_tlvs=max_tlvs,
+        require_crc32c=require_crc32c,
+    )
+    result = parser.feed(data)
+    if result is None:
+        raise IncompleteHeader(parser.needed, parser)
     return result
-
-
-def _v2_complete(
-    data: bytes, versions: Collection[int], max_v2_length: int
-) -> tuple[ProxyHeader, bytes] | None:
-    """A whole, valid v2 header of any family at the start of C{data}, or None."""
-    if 2 not in versions:
-        return None
-    ver_cmd, fam, length = _unpack_head(data, 12)
-    if (
-        (ver_cmd == 0x21 or ver_cmd == 0x20)
-        and length <= max_v2_length
-        and len(data) >= 16 + length
-        and (ver_cmd == 0x20 or ADDRESS_SIZE.get(fam, 0x10000) <= length)
-    ):
-        total = 16 + length
-        return parse_v2(data, total, ver_cmd, fam), data[total:]
-    return None

@@ -5,25 +5,30 @@ Type-length-value records of the PROXY protocol v2 (spec section 2.2.1 to
 Parsing is strict where the spec is: TLVs must tile the space after the
 address block exactly, an SSL record must hold at least its 5-byte fixed part
 and its sub-TLVs must tile the rest, a CRC32C record must be 4 bytes and must
-match. Everything else is kept raw and decoded on access; a record of the
-wrong shape makes its accessor return C{None} instead of failing the header.
+match. L{walk_tlvs} is the one walk that checks all of this (and the cap on
+the number of records) without building anything; what it accepted is held
+as raw bytes in a L{TLVs} view and decoded on access, so a parsed header
+holds little more than its own bytes. A record of the wrong shape makes its
+accessor return C{None} instead of failing the header.
 """
 
 from __future__ import annotations
 
 import enum
 import struct
-from collections.abc import Iterable
-from typing import NamedTuple
+from collections.abc import Iterable, Iterator, Sequence
+from typing import NamedTuple, overload
 
 from crc32c import crc32c as _crc32c
 
 from ._errors import InvalidHeader, Rule
 
 __all__ = [
+    "DEFAULT_MAX_TLVS",
     "TLV",
     "SSLInfo",
     "TLVType",
+    "TLVs",
     "aws_vpce_tlv",
     "azure_link_id_tlv",
     "gcp_psc_tlv",
@@ -63,7 +68,6 @@ _AWS_SUBTYPE_VPCE_ID = 0x01
 _AZURE_SUBTYPE_LINKID = 0x01
 
 _tuple_new = tuple.__new__
-_unpack_tl = struct.Struct("!BH").unpack_from
 _unpack_ssl = struct.Struct("!BI").unpack_from
 
 
@@ -82,15 +86,29 @@ class TLV(NamedTuple):
         return struct.pack("!BH", self.type, len(self.value)) + bytes(self.value)
 
 
-def parse_tlvs(data: bytes, start: int, end: int, ssl: bool = False) -> tuple[TLV, ...]:
-    """
-    Split C{data[start:end]} into TLVs; they must tile it exactly.
+#: Default cap on the number of TLV records in a header, SSL sub-TLVs
+#: included. HAProxy with every option sends about 13.
+DEFAULT_MAX_TLVS = 64
 
-    @param ssl: C{True} for the sub-TLVs of an SSL record (errors then name
-        the SSL rule, and no record is checked further).
+
+def walk_tlvs(
+    data: bytes | bytearray, start: int, end: int, limit: int, ssl: bool = False
+) -> tuple[int, int]:
     """
-    tlvs: list[TLV] = []
-    append = tlvs.append
+    Check the TLVs in C{data[start:end]} without building them: they must
+    tile it exactly (spec 2.2), be at most C{limit} records counting the
+    sub-TLVs of SSL records (checked as the walk goes, so a flood of empty
+    records costs at most C{limit} steps), an SSL record must hold its
+    5-byte fixed part and sub-TLVs that tile the rest (2.2.5), and a CRC32C
+    record must be 4 bytes and alone (2.2.3).
+
+    @param ssl: C{True} to walk the sub-TLVs of an SSL record (errors then
+        name the SSL rules and no record is looked into).
+    @return: the number of records (sub-TLVs included) and the offset of the
+        CRC32C value in C{data}, or -1 when there is none.
+    """
+    count = 0
+    crc_at = -1
     pos = start
     while pos < end:
         vstart = pos + 3
@@ -104,78 +122,43 @@ def parse_tlvs(data: bytes, start: int, end: int, ssl: bool = False) -> tuple[TL
                 f"TLV 0x{t:02X} at offset {pos} declares {nxt - vstart} byte(s),"
                 f" only {end - vstart} left",
             )
-        append(_tuple_new(TLV, (t, data[vstart:nxt])))
+        count += 1
+        if count > limit:
+            raise _too_many(limit)
+        if not ssl and (t == 0x03 or t == 0x20):
+            if t == 0x03:
+                if nxt - vstart != 4:
+                    raise InvalidHeader(
+                        Rule.V2_CRC32C_LENGTH,
+                        f"CRC32C TLV is {nxt - vstart} bytes, must be 4",
+                    )
+                if crc_at >= 0:
+                    raise InvalidHeader(Rule.V2_CRC32C_DUPLICATE, "more than one CRC32C TLV")
+                crc_at = vstart
+            else:
+                if nxt - vstart < 5:
+                    raise InvalidHeader(
+                        Rule.V2_SSL_SHORT,
+                        f"SSL TLV is {nxt - vstart} byte(s), it needs at least 5 (client, verify)",
+                    )
+                try:
+                    count += walk_tlvs(data, vstart + 5, nxt, limit - count, ssl=True)[0]
+                except _TooMany:
+                    raise _too_many(limit) from None
         pos = nxt
-    return tuple(tlvs)
+    return count, crc_at
 
 
-def parse_header_tlvs(data: bytes, start: int, end: int) -> tuple[TLV, ...]:
-    """
-    The TLVs of the v2 header C{data[:end]}, from C{start}: they must tile
-    the rest exactly (spec 2.2), an SSL record must hold its fixed part and
-    sub-TLVs that tile it (2.2.5), and a CRC32C record must be 4 bytes, alone
-    and must match (2.2.3).
-
-    The common case (plain records that tile) takes one lean walk with a
-    single bounds check at the end; anything else (an overrun, CRC32C, SSL)
-    is walked again by L{_check_header_tlvs}, which names the rule broken.
-    """
-    tlvs: list[TLV] = []
-    append = tlvs.append
-    pos = start
-    try:
-        while pos < end:
-            t = data[pos]
-            vstart = pos + 3
-            pos = vstart + ((data[pos + 1] << 8) | data[pos + 2])
-            if t in _CHECKED:
-                return _check_header_tlvs(data, start, end)
-            append(_tuple_new(TLV, (t, data[vstart:pos])))
-    except IndexError:
-        return _check_header_tlvs(data, start, end)
-    if pos != end:
-        return _check_header_tlvs(data, start, end)
-    return tuple(tlvs)
+class _TooMany(InvalidHeader):
+    """The cap was reached inside an SSL record: reported against the whole cap."""
 
 
-def _check_header_tlvs(data: bytes, start: int, end: int) -> tuple[TLV, ...]:
-    """L{parse_header_tlvs} with every bound and every CRC32C/SSL record checked."""
-    tlvs = parse_tlvs(data, start, end)
-    crc_at = -1
-    pos = start
-    for t, value in tlvs:
-        if t == 0x03:
-            if len(value) != 4:
-                raise InvalidHeader(
-                    Rule.V2_CRC32C_LENGTH, f"CRC32C TLV is {len(value)} bytes, must be 4"
-                )
-            if crc_at >= 0:
-                raise InvalidHeader(Rule.V2_CRC32C_DUPLICATE, "more than one CRC32C TLV")
-            crc_at = pos + 3
-        elif t == 0x20:
-            _check_ssl(value)
-        pos += 3 + len(value)
-    if crc_at >= 0:
-        _verify_crc(data, crc_at, end)
-    return tlvs
-
-
-#: Types parse_header_tlvs looks into: CRC32C and SSL.
-_CHECKED = frozenset((0x03, 0x20))
-
-
-def _verify_crc(data: bytes, found: int, end: int) -> None:
-    """
-    Check the CRC32C whose value starts at C{found} (spec 2.2.3): computed
-    over the whole header C{data[:end]} with the checksum field zeroed.
-    """
-    expected = int.from_bytes(data[found : found + 4], "big")
-    actual = _crc32c(bytes(data[:found]) + b"\0\0\0\0" + bytes(data[found + 4 : end]))
-    if actual != expected:
-        raise InvalidHeader(
-            Rule.V2_CRC32C_MISMATCH,
-            f"CRC32C is 0x{expected:08X}, the header's checksum is 0x{actual:08X}",
-        )
+def _too_many(limit: int) -> InvalidHeader:
+    return _TooMany(
+        Rule.V2_TOO_MANY_TLVS,
+        f"more than {limit} TLV records (SSL sub-TLVs included)",
+        "raise max_tlvs if your proxy sends more",
+    )
 
 
 def _truncated(ssl: bool, detail: str) -> InvalidHeader:
@@ -184,16 +167,108 @@ def _truncated(ssl: bool, detail: str) -> InvalidHeader:
     return InvalidHeader(Rule.V2_TLV_TRUNCATED, detail, "TLVs must exactly fill the header length")
 
 
-def _check_ssl(value: bytes) -> None:
-    if len(value) < 5:
+def verify_crc32c(data: bytes | bytearray, found: int, end: int) -> None:
+    """
+    Check the CRC32C whose value starts at C{found} (spec 2.2.3): computed
+    over the whole header C{data[:end]} with the checksum field zeroed, in
+    three pieces over a memoryview, without copying the header.
+    """
+    view = memoryview(data)
+    expected = int.from_bytes(view[found : found + 4], "big")
+    actual = _crc32c(view[found + 4 : end], _crc32c(_ZERO4, _crc32c(view[:found])))
+    if actual != expected:
         raise InvalidHeader(
-            Rule.V2_SSL_SHORT,
-            f"SSL TLV is {len(value)} byte(s), it needs at least 5 (client, verify)",
+            Rule.V2_CRC32C_MISMATCH,
+            f"the header's CRC32C TLV says 0x{expected:08X},"
+            f" the checksum computed over the header is 0x{actual:08X}",
         )
-    parse_tlvs(value, 5, len(value), ssl=True)
+
+
+_ZERO4 = b"\0\0\0\0"
+
+
+class TLVs(Sequence[TLV]):
+    """
+    TLV records held as their bytes on the wire, already checked by
+    L{walk_tlvs}: a read-only sequence of L{TLV} that decodes on access.
+    It compares equal to a tuple or list of the same records.
+    """
+
+    __slots__ = ("_len", "_raw")
+
+    def __init__(self, raw: bytes, count: int) -> None:
+        self._raw = raw
+        self._len = count
+
+    @classmethod
+    def of(cls, records: Iterable[TLV]) -> TLVs:
+        """The view of C{records}, encoded (each one checked by L{TLV.to_bytes})."""
+        encoded = [TLV(*record).to_bytes() for record in records]
+        return cls(b"".join(encoded), len(encoded))
+
+    @property
+    def raw(self) -> bytes:
+        """The records as they are on the wire."""
+        return self._raw
+
+    def first(self, t: int) -> bytes | None:
+        """The value of the first record of type C{t}, or C{None}."""
+        raw = self._raw
+        pos = 0
+        end = len(raw)
+        while pos < end:
+            nxt = pos + 3 + ((raw[pos + 1] << 8) | raw[pos + 2])
+            if raw[pos] == t:
+                return raw[pos + 3 : nxt]
+            pos = nxt
+        return None
+
+    def __iter__(self) -> Iterator[TLV]:
+        raw = self._raw
+        pos = 0
+        end = len(raw)
+        while pos < end:
+            nxt = pos + 3 + ((raw[pos + 1] << 8) | raw[pos + 2])
+            yield _tuple_new(TLV, (raw[pos], raw[pos + 3 : nxt]))
+            pos = nxt
+
+    def __len__(self) -> int:
+        return self._len
+
+    @overload
+    def __getitem__(self, index: int) -> TLV: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[TLV, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> TLV | tuple[TLV, ...]:
+        return tuple(self)[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TLVs):
+            return self._raw == other._raw
+        if isinstance(other, (tuple, list)):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+    def __reduce__(self) -> tuple[type[TLVs], tuple[bytes, int]]:
+        return (TLVs, (self._raw, self._len))
 
 
 def first_tlv(tlvs: Iterable[TLV], t: int) -> bytes | None:
+    """The value of the first record of type C{t} in C{tlvs}, or C{None}."""
+    if type(tlvs) is TLVs:
+        return tlvs.first(t)
     for tlv in tlvs:
         if tlv[0] == t:
             return tlv[1]
@@ -217,13 +292,16 @@ class SSLInfo(NamedTuple):
 
     client: int
     verify: int
-    tlvs: tuple[TLV, ...]
+    tlvs: Sequence[TLV]
 
     @classmethod
     def from_value(cls, value: bytes) -> SSLInfo:
-        """Decode an SSL TLV value (already checked by the parser)."""
+        """Decode an SSL TLV value; L{InvalidHeader} if it is malformed."""
+        if len(value) < 5:
+            raise InvalidHeader(Rule.V2_SSL_SHORT, f"SSL TLV is {len(value)} byte(s), needs 5")
         client, verify = _unpack_ssl(value, 0)
-        return cls(client, verify, parse_tlvs(value, 5, len(value), ssl=True))
+        count = walk_tlvs(value, 5, len(value), 0xFFFF, ssl=True)[0]
+        return _tuple_new(cls, (client, verify, TLVs(value[5:], count)))
 
     @classmethod
     def from_value_or_none(cls, value: bytes | None) -> SSLInfo | None:
@@ -302,7 +380,7 @@ class SSLInfo(NamedTuple):
     def to_tlv(self) -> TLV:
         """This record as a TLV of type SSL."""
         body = struct.pack("!BI", self.client, self.verify)
-        return TLV(TLVType.SSL, body + b"".join(t.to_bytes() for t in self.tlvs))
+        return TLV(TLVType.SSL, body + TLVs.of(self.tlvs).raw)
 
 
 def ssl_tlv(

@@ -2,14 +2,17 @@
 The PROXY protocol v1 text header (spec section 2.1).
 
 The grammar is written as small named regular expressions, one per rule of
-the spec, so that it can be checked against the text line by line::
+the spec, so that it can be checked against the text line by line (the way
+h11 writes RFC 9110's ABNF)::
 
     PROXY SP ( TCP4 | TCP6 | UNKNOWN ) SP src SP dst SP sport SP dport CRLF
 
-A complete line is matched by one compiled expression per family (the fast
-path). A line that does not match, or a prefix still waiting for its CRLF, is
-walked field by field by L{V1Scanner}, which names the rule broken and
-rejects a prefix as soon as it can no longer become a valid line.
+L{decode_v1} is the one decoder of a line: one compiled expression built
+from those pieces, then the header. The one-shot and the incremental parser
+both call it. When it says no, or while a prefix still waits for its CRLF,
+L{V1Scanner} checks the same pieces field by field to name the rule broken
+and to reject a prefix as soon as it can no longer become a valid line; it
+never decodes.
 """
 
 from __future__ import annotations
@@ -18,57 +21,97 @@ import re
 import socket
 from collections.abc import Callable
 
+from ._addresses import ipv4_address, ipv6_address
 from ._errors import InvalidHeader, Rule
+from ._header import Command, Family, ProxyHeader, Transport
 
-__all__ = ["MAX_V1_LENGTH", "TCP4_LINE", "TCP6_LINE", "UNKNOWN_LINE", "V1Scanner"]
+__all__ = ["MAX_V1_LENGTH", "V1Scanner", "decode_v1"]
 
 #: The longest valid v1 line, CRLF included (spec 2.1: 107 bytes).
 MAX_V1_LENGTH = 107
 
-SP = rb" "
-CRLF = rb"\r\n"
+# -- the grammar, one piece per rule -----------------------------------------
+
+SP = r" "
+CRLF = r"\r\n"
 # dec-octet as in RFC 3986: 0-255 without leading zeros.
-DEC_OCTET = rb"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
-IPV4ADDRESS = DEC_OCTET + rb"(?:\." + DEC_OCTET + rb"){3}"
-# IPv6 text (RFC 4291 2.2): these characters, then checked by inet_pton.
-IPV6_CHARS = rb"[0-9A-Fa-f:.]{2,45}"
+dec_octet = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+IPv4address = rf"{dec_octet}(?:\.{dec_octet}){{3}}"
+# IPv6 text (RFC 4291 2.2): these characters, then judged by inet_pton.
+IPv6address = r"[0-9A-Fa-f:.]{2,45}"
 # port: decimal 0-65535, no sign, no leading zero.
-PORT = (
-    rb"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}"
-    rb"|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0)"
+port = (
+    r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}"
+    r"|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0)"
 )
+tcp4 = rf"TCP4{SP}({IPv4address}){SP}({IPv4address}){SP}({port}){SP}({port})"
+tcp6 = rf"TCP6{SP}({IPv6address}){SP}({IPv6address}){SP}({port}){SP}({port})"
+# UNKNOWN: "the receiver must ignore anything presented before the CRLF";
+# 91 = 107 - len("PROXY UNKNOWN") - len(SP) - len(CRLF).
+unknown = rf"UNKNOWN(?:{SP}[^\r\n]{{0,91}})?"
+proxy_line = rf"PROXY{SP}(?:{tcp4}|{tcp6}|{unknown}){CRLF}"
 
-TCP4_LINE = re.compile(
-    rb"PROXY TCP4 ("
-    + IPV4ADDRESS
-    + rb") ("
-    + IPV4ADDRESS
-    + rb") ("
-    + PORT
-    + rb") ("
-    + PORT
-    + rb")"
-    + CRLF
-)
-TCP6_LINE = re.compile(
-    rb"PROXY TCP6 ("
-    + IPV6_CHARS
-    + rb") ("
-    + IPV6_CHARS
-    + rb") ("
-    + PORT
-    + rb") ("
-    + PORT
-    + rb")"
-    + CRLF
-)
-# UNKNOWN: "the receiver must ignore anything presented before the CRLF".
-UNKNOWN_LINE = re.compile(rb"PROXY UNKNOWN(?: [^\r\n]*)?" + CRLF)
 
-_IPV4_FULL = re.compile(IPV4ADDRESS + rb"\Z")
-_IPV4_PREFIX = re.compile(rb"(?:" + DEC_OCTET + rb"\.){0,3}" + DEC_OCTET + rb"?\Z")
-_PORT_FULL = re.compile(PORT + rb"\Z")
-_IPV6_TEXT = re.compile(rb"[0-9A-Fa-f:.]*\Z")
+def _compile(regex: str) -> re.Pattern[bytes]:
+    return re.compile(regex.encode("ascii"))
+
+
+_match_line = _compile(proxy_line).match
+_IPV4_FULL = _compile(rf"{IPv4address}\Z")
+_IPV4_PREFIX = _compile(rf"(?:{dec_octet}\.){{0,3}}{dec_octet}?\Z")
+_PORT_FULL = _compile(rf"{port}\Z")
+_IPV6_TEXT = _compile(r"[0-9A-Fa-f:.]*\Z")
+
+# -- the decoder --------------------------------------------------------------
+
+_tuple_new = tuple.__new__
+_ntop = socket.inet_ntop
+_pton = socket.inet_pton
+_AF_INET6 = socket.AF_INET6
+_PROXY = Command.PROXY
+_INET = Family.INET
+_INET6 = Family.INET6
+_STREAM = Transport.STREAM
+_UNKNOWN_HEADER = ProxyHeader(1, Command.PROXY, Family.UNSPEC, Transport.UNSPEC, None, None, ())
+
+
+def decode_v1(data: bytes | bytearray) -> tuple[ProxyHeader, int] | None:
+    """
+    The header of the whole, valid v1 line at the start of C{data}, and the
+    offset just past its CRLF; C{None} if C{data} does not start with one
+    (L{V1Scanner} then says why, or that it may still come).
+    """
+    m = _match_line(data)
+    if m is None:
+        return None
+    last = m.lastindex
+    if last == 4:
+        src, dst, sport, dport = m.group(1, 2, 3, 4)
+        source = ipv4_address("TCP", src.decode(), int(sport))
+        destination = ipv4_address("TCP", dst.decode(), int(dport))
+        return _tuple_new(
+            ProxyHeader, (1, _PROXY, _INET, _STREAM, source, destination, ())
+        ), m.end()
+    if last is None:
+        return _UNKNOWN_HEADER, m.end()
+    end = m.end()
+    if end > MAX_V1_LENGTH:
+        return None
+    src, dst, sport, dport = m.group(5, 6, 7, 8)
+    # The expression admitted only [0-9A-Fa-f:.]{2,45}: inet_pton judges the
+    # rest, inet_ntop gives the canonical (RFC 5952) form.
+    try:
+        src_text = _ntop(_AF_INET6, _pton(_AF_INET6, src.decode()))
+        dst_text = _ntop(_AF_INET6, _pton(_AF_INET6, dst.decode()))
+    except OSError:
+        return None
+    source6 = ipv6_address("TCP", src_text, int(sport))
+    destination6 = ipv6_address("TCP", dst_text, int(dport))
+    return _tuple_new(ProxyHeader, (1, _PROXY, _INET6, _STREAM, source6, destination6, ())), end
+
+
+# -- naming the rule broken ---------------------------------------------------
+
 _FAMILIES = (b"TCP4", b"TCP6", b"UNKNOWN")
 # Shortest complete line once the family is known, for IncompleteHeader.needed.
 _MIN_LINE = {None: 15, b"UNKNOWN": 15, b"TCP4": 32, b"TCP6": 22}
@@ -126,10 +169,6 @@ def _first_bad_prefix(field: bytes, viable: Callable[[bytes], bool]) -> bytes:
     return field
 
 
-def _error(rule: Rule, detail: str, hint: str = "") -> InvalidHeader:
-    return InvalidHeader(rule, detail, hint)
-
-
 class V1Scanner:
     """
     Walks a v1 line (or a prefix of one) field by field, remembering the
@@ -177,7 +216,7 @@ class V1Scanner:
         if self.family == b"UNKNOWN":
             return
         if self.index != 5:
-            raise _error(
+            raise InvalidHeader(
                 Rule.V1_FIELD_COUNT,
                 f"{self.index + 1} field(s) before CRLF, {self.family!r} needs 6",
                 "PROXY SP family SP src SP dst SP sport SP dport CRLF",
@@ -186,7 +225,9 @@ class V1Scanner:
     @staticmethod
     def _bare(char: bytes, offset: int) -> InvalidHeader:
         name = "CR" if char == b"\r" else "LF"
-        return _error(Rule.V1_LINE_END, f"bare {name} at offset {offset}", "lines end with CRLF")
+        return InvalidHeader(
+            Rule.V1_LINE_END, f"bare {name} at offset {offset}", "lines end with CRLF"
+        )
 
     def _field(self, field: bytes, done: bool, offset: int) -> None:
         """
@@ -195,7 +236,7 @@ class V1Scanner:
         not depend on how the line was split across reads.
         """
         if self.index > 5:
-            raise _error(
+            raise InvalidHeader(
                 Rule.V1_FIELD_COUNT,
                 "more than 6 fields",
                 "PROXY SP family SP src SP dst SP sport SP dport CRLF",
@@ -209,7 +250,7 @@ class V1Scanner:
             self._field(field[:cut], False, offset)
             raise self._bare(field[cut : cut + 1], offset + cut)
         if done and not field:
-            raise _error(
+            raise InvalidHeader(
                 Rule.V1_SEPARATOR,
                 f"empty field at offset {offset}",
                 "fields are separated by exactly one space",
@@ -217,13 +258,13 @@ class V1Scanner:
         index = self.index
         if index == 0:
             if len(field) > 5 and field.startswith(b"PROXY"):
-                raise _error(Rule.V1_SEPARATOR, "no space after 'PROXY'")
+                raise InvalidHeader(Rule.V1_SEPARATOR, "no space after 'PROXY'")
             if field != b"PROXY"[: len(field)] or (done and field != b"PROXY"):
-                raise _error(Rule.V1_KEYWORD, f"expected 'PROXY', got {field!r}")
+                raise InvalidHeader(Rule.V1_KEYWORD, f"expected 'PROXY', got {field!r}")
         elif index == 1:
             if done:
                 if field not in _FAMILIES:
-                    raise _error(
+                    raise InvalidHeader(
                         Rule.V1_FAMILY,
                         f"unknown family {field!r}",
                         "TCP4, TCP6 or UNKNOWN, upper case",
@@ -231,14 +272,14 @@ class V1Scanner:
                 # The constant, not this read's copy: one less object per line.
                 self.family = _FAMILIES[_FAMILIES.index(field)]
             elif not any(f.startswith(field) for f in _FAMILIES):
-                raise _error(
+                raise InvalidHeader(
                     Rule.V1_FAMILY, f"unknown family {field[:10]!r}...", "TCP4, TCP6 or UNKNOWN"
                 )
         elif index in (2, 3):
             self._address(field, done, "source" if index == 2 else "destination")
         elif field and _PORT_FULL.match(field) is None:
             what = "source" if index == 4 else "destination"
-            raise _error(
+            raise InvalidHeader(
                 Rule.V1_PORT,
                 f"bad {what} port {field[:8]!r}",
                 "decimal 0-65535, no sign, no leading zero",
@@ -249,11 +290,11 @@ class V1Scanner:
             ok = (_IPV4_FULL if done else _IPV4_PREFIX).match(field) is not None
             if not ok:
                 if b":" in _first_bad_prefix(field, _ipv4_prefix_viable):
-                    raise _error(
+                    raise InvalidHeader(
                         Rule.V1_FAMILY_MISMATCH,
                         f"{what} address {field!r} is not IPv4 but the family is TCP4",
                     )
-                raise _error(
+                raise InvalidHeader(
                     Rule.V1_IPV4,
                     f"bad {what} address {field[:16]!r}",
                     "dotted quad, octets 0-255, no leading zeros",
@@ -263,7 +304,7 @@ class V1Scanner:
             if not ok:
                 key = _first_bad_prefix(field, _ipv6_prefix_viable)
                 if b":" not in key and _IPV4_PREFIX.match(key) is not None:
-                    raise _error(
+                    raise InvalidHeader(
                         Rule.V1_FAMILY_MISMATCH,
                         f"{what} address {field!r} is IPv4 but the family is TCP6",
                         "write it as ::ffff:a.b.c.d in TCP6",
@@ -271,4 +312,4 @@ class V1Scanner:
                 detail = f"bad {what} address {field[:46]!r}"
                 if b"%" in field:
                     detail += " (zone ids are not allowed)"
-                raise _error(Rule.V1_IPV6, detail, "RFC 4291 text form")
+                raise InvalidHeader(Rule.V1_IPV6, detail, "RFC 4291 text form")

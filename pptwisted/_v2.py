@@ -9,9 +9,12 @@ The PROXY protocol v2 binary header (spec section 2.2).
     14      2     length of the rest, big-endian
     16      len   address block (0, 12, 36 or 216 bytes), then TLVs
 
-L{check_v2_prefix} decides on every byte as soon as it arrives (signature,
-version, command, family, then length against the cap and the address block),
-so a bad header is rejected without waiting for, or buffering, its body.
+Two functions, each the only one of its kind: L{check_v2_prefix} judges the
+16 fixed bytes as they arrive (signature, version, command, family, then the
+length against the cap and the address block), so a bad header is rejected
+without waiting for, or buffering, its body; L{decode_v2} turns a complete
+block into a L{ProxyHeader}. The one-shot and the incremental parser both
+call them.
 """
 
 from __future__ import annotations
@@ -20,20 +23,17 @@ import socket
 import struct
 from typing import Literal
 
-from twisted.internet.address import IPv6Address, UNIXAddress
+from twisted.internet.address import UNIXAddress
 
-from ._addresses import ipv4_address
+from ._addresses import ipv4_address, ipv6_address
 from ._errors import InvalidHeader, NotProxyHeader, Rule
-from ._header import V2_SIGNATURE, Command, Family, ProxyHeader, Transport
-from ._tlv import parse_header_tlvs
+from ._header import ADDRESS_SIZE, Address, V2_SIGNATURE, Command, Family, ProxyHeader, Transport
+from ._tlv import DEFAULT_MAX_TLVS, TLVs, verify_crc32c, walk_tlvs
 
-__all__ = ["DEFAULT_MAX_V2_LENGTH", "check_v2_prefix", "parse_v2"]
+__all__ = ["DEFAULT_MAX_V2_LENGTH", "check_v2_prefix", "decode_v2"]
 
 #: Default cap on the v2 length field: HAProxy's default buffer is 16 KiB.
 DEFAULT_MAX_V2_LENGTH = 16384 - 16
-
-#: Valid family/transport bytes and the size of their address blocks.
-ADDRESS_SIZE = {0x00: 0, 0x11: 12, 0x12: 12, 0x21: 36, 0x22: 36, 0x31: 216, 0x32: 216}
 
 _unpack_head = struct.Struct("!BBH").unpack_from
 _unpack_inet = struct.Struct("!4s4sHH").unpack_from
@@ -44,14 +44,15 @@ _ntop = socket.inet_ntop
 _AF_INET6 = socket.AF_INET6
 _PROXY = Command.PROXY
 _LOCAL_HEADER = ProxyHeader(2, Command.LOCAL, Family.UNSPEC, Transport.UNSPEC, None, None, ())
-_KINDS = {
-    0x00: (Family.UNSPEC, Transport.UNSPEC),
-    0x11: (Family.INET, Transport.STREAM),
-    0x12: (Family.INET, Transport.DGRAM),
-    0x21: (Family.INET6, Transport.STREAM),
-    0x22: (Family.INET6, Transport.DGRAM),
-    0x31: (Family.UNIX, Transport.STREAM),
-    0x32: (Family.UNIX, Transport.DGRAM),
+#: Family/transport byte -> (Family, Transport, twisted address type).
+_KINDS: dict[int, tuple[Family, Transport, Literal["TCP", "UDP"]]] = {
+    0x00: (Family.UNSPEC, Transport.UNSPEC, "TCP"),
+    0x11: (Family.INET, Transport.STREAM, "TCP"),
+    0x12: (Family.INET, Transport.DGRAM, "UDP"),
+    0x21: (Family.INET6, Transport.STREAM, "TCP"),
+    0x22: (Family.INET6, Transport.DGRAM, "UDP"),
+    0x31: (Family.UNIX, Transport.STREAM, "TCP"),
+    0x32: (Family.UNIX, Transport.DGRAM, "UDP"),
 }
 
 
@@ -62,8 +63,7 @@ def check_v2_prefix(buf: bytes | bytearray, max_length: int) -> int:
     L{InvalidHeader} as soon as a byte breaks a rule.
     """
     n = len(buf)
-    head = bytes(buf[:12])
-    if head != V2_SIGNATURE[: len(head)]:
+    if buf[:12] != V2_SIGNATURE[:n]:
         raise NotProxyHeader(Rule.SIGNATURE, "not a PROXY protocol v2 signature")
     if n > 12:
         ver_cmd = buf[12]
@@ -109,40 +109,72 @@ def _unix_path(raw: bytes) -> bytes:
     return raw.split(b"\0", 1)[0]
 
 
-def parse_v2(data: bytes, end: int, ver_cmd: int = -1, fam: int = -1) -> ProxyHeader:
+def decode_v2(
+    data: bytes,
+    end: int,
+    max_tlvs: int = DEFAULT_MAX_TLVS,
+    require_crc32c: bool = False,
+) -> ProxyHeader:
     """
-    Parse the complete v2 header C{data[:end]} (C{end} as returned by
-    L{check_v2_prefix}, which has already been called on it). C{ver_cmd}
-    and C{fam}, bytes 12 and 13, are read from C{data} unless given.
+    Decode the complete v2 header C{data[:end]}, whose 16 fixed bytes
+    L{check_v2_prefix} has accepted (C{end} is what it returned): the
+    addresses, then one L{walk_tlvs} over the TLVs, which are kept as a
+    L{TLVs} view of their bytes; a CRC32C is verified in place.
+
+    A LOCAL header is accepted whatever its block holds, as the spec asks
+    (and as HAProxy does), unless C{require_crc32c}: HAProxy's health checks
+    carry the CRC32C when its C{crc32c} option is on, so the TLVs after the
+    family's address block are then walked and a valid CRC32C is required.
     """
-    if ver_cmd < 0:
-        ver_cmd, fam, _ = _unpack_head(data, 12)
+    ver_cmd, fam, _ = _unpack_head(data, 12)
+    source: Address | None
+    destination: Address | None
     if ver_cmd == 0x20:
-        # LOCAL: skip the whole block whatever the family byte says.
-        return _LOCAL_HEADER
-    if fam == 0x11 or fam == 0x12:
-        src, dst, sport, dport = _unpack_inet(data, 16)
-        kind: Literal["TCP", "UDP"] = "TCP" if fam == 0x11 else "UDP"
-        source: object = ipv4_address(kind, _ntoa(src), sport)
-        destination: object = ipv4_address(kind, _ntoa(dst), dport)
-        start = 28
-    elif fam == 0x21 or fam == 0x22:
-        src, dst, sport, dport = _unpack_inet6(data, 16)
-        kind = "TCP" if fam == 0x21 else "UDP"
-        source = IPv6Address(kind, _ntop(_AF_INET6, src), sport)
-        destination = IPv6Address(kind, _ntop(_AF_INET6, dst), dport)
-        start = 52
-    elif fam == 0x31 or fam == 0x32:
-        source = UNIXAddress(_unix_path(bytes(data[16:124])))
-        destination = UNIXAddress(_unix_path(bytes(data[124:232])))
-        start = 232
-    else:
-        # PROXY over UNSPEC: the receiver uses the real addresses.
+        if not require_crc32c:
+            return _LOCAL_HEADER
+        start = 16 + ADDRESS_SIZE.get(fam, end)
         source = destination = None
-        start = 16
-    family, transport = _KINDS[fam]
+        family = Family.UNSPEC
+        transport = Transport.UNSPEC
+        command = Command.LOCAL
+    else:
+        family, transport, kind = _KINDS[fam]
+        command = _PROXY
+        if fam == 0x11 or fam == 0x12:
+            src, dst, sport, dport = _unpack_inet(data, 16)
+            source = ipv4_address(kind, _ntoa(src), sport)
+            destination = ipv4_address(kind, _ntoa(dst), dport)
+            start = 28
+        elif fam == 0x21 or fam == 0x22:
+            src, dst, sport, dport = _unpack_inet6(data, 16)
+            source = ipv6_address(kind, _ntop(_AF_INET6, src), sport)
+            destination = ipv6_address(kind, _ntop(_AF_INET6, dst), dport)
+            start = 52
+        elif fam == 0x31 or fam == 0x32:
+            source = UNIXAddress(_unix_path(bytes(data[16:124])))
+            destination = UNIXAddress(_unix_path(bytes(data[124:232])))
+            start = 232
+        else:
+            # PROXY over UNSPEC: the receiver uses the real addresses.
+            source = destination = None
+            start = 16
     if start < end:
-        tlvs = parse_header_tlvs(data, start, end)
+        count, crc_at = walk_tlvs(data, start, end, max_tlvs)
+        if crc_at >= 0:
+            verify_crc32c(data, crc_at, end)
+        elif require_crc32c:
+            raise _crc_required()
+        tlvs: TLVs | tuple[()] = TLVs(data[start:end], count)
+    elif require_crc32c:
+        raise _crc_required()
     else:
         tlvs = ()
-    return _tuple_new(ProxyHeader, (2, _PROXY, family, transport, source, destination, tlvs))
+    return _tuple_new(ProxyHeader, (2, command, family, transport, source, destination, tlvs))
+
+
+def _crc_required() -> InvalidHeader:
+    return InvalidHeader(
+        Rule.V2_CRC32C_REQUIRED,
+        "no CRC32C TLV, and this receiver requires one",
+        "turn on the sender's CRC32C (HAProxy: proxy-v2-options crc32c)",
+    )

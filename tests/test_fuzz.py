@@ -15,6 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
+from .strategies import mutated_streams
+
 
 def _load_fuzz_module() -> ModuleType:
     """Import C{fuzz/fuzz_codec.py} from the checkout (it is not installed)."""
@@ -35,28 +37,10 @@ fuzz_codec = _load_fuzz_module()
 STREAMS: list[bytes] = [seed[2:] for seed in fuzz_codec.SEEDS]
 
 
-@st.composite
-def mutated(draw: st.DrawFn) -> bytes:
-    """A valid stream with a few bytes replaced, inserted or cut off."""
-    buf = bytearray(draw(st.sampled_from(STREAMS)))
-    for _ in range(draw(st.integers(0, 4))):
-        at = draw(st.integers(0, len(buf) - 1))
-        action = draw(st.sampled_from(["set", "set", "insert", "delete"]))
-        if action == "set":
-            buf[at] = draw(st.integers(0, 255))
-        elif action == "insert":
-            buf[at:at] = draw(st.binary(min_size=1, max_size=4))
-        elif len(buf) > 1:
-            del buf[at]
-    if draw(st.booleans()):
-        del buf[draw(st.integers(0, len(buf))) :]
-    return bytes(buf)
-
-
 inputs = st.builds(
     bytes.__add__,
     st.binary(min_size=2, max_size=2),
-    st.one_of(mutated(), st.binary(max_size=300)),
+    st.one_of(mutated_streams(STREAMS), st.binary(max_size=300)),
 )
 
 
