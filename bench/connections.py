@@ -45,7 +45,9 @@ MiB = 1024 * 1024
 # On a machine with two CPUs or more, the server runs on one and the load
 # generator on another, the same for every contender: otherwise where the
 # scheduler happens to put them (sharing a CPU or not) dominates the figures.
-_CPUS = sorted(os.sched_getaffinity(0))
+# (Linux only: elsewhere, e.g. macOS, nothing is pinned.)
+_AFFINITY = hasattr(os, "sched_getaffinity")
+_CPUS = sorted(os.sched_getaffinity(0)) if _AFFINITY else list(range(os.cpu_count() or 1))
 SERVER_CPU = _CPUS[0]
 LOAD_CPU = _CPUS[1] if len(_CPUS) > 1 else _CPUS[0]
 
@@ -56,8 +58,9 @@ SETTLE = 0.3
 
 
 def pin(pid: int, cpu: int) -> None:
-    """Keep process C{pid} on C{cpu}."""
-    os.sched_setaffinity(pid, {cpu})
+    """Keep process C{pid} on C{cpu} (where the platform can)."""
+    if _AFFINITY:
+        os.sched_setaffinity(pid, {cpu})
 
 
 @dataclass(frozen=True)

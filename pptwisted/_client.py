@@ -31,6 +31,7 @@ from twisted.internet.interfaces import (
     IStreamClientEndpointStringParserWithReactor,
     ITransport,
 )
+from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from zope.interface import alsoProvides, implementer
@@ -50,6 +51,7 @@ __all__ = [
 ]
 
 FactoryWrapper = Callable[[IProtocolFactory], IProtocolFactory]
+_log = Logger()
 
 
 class _HeaderFirst(ProtocolWrapper):
@@ -154,7 +156,12 @@ class ProxyProtocolClientEndpoint:
 
 
 def _tls_tlvs(transport: object) -> list[TLV]:
-    """SSL, AUTHORITY and ALPN TLVs for a TLS transport, best effort."""
+    """
+    SSL, AUTHORITY and ALPN TLVs for a TLS transport. The SSL TLV (flags,
+    version, cipher) is always there once the handshake is done; only the
+    client certificate's details are best effort, and a failure to read them
+    is logged, never hidden.
+    """
     handle: Any = getattr(transport, "getHandle", lambda: None)()
     if handle is None or not hasattr(handle, "get_protocol_version_name"):
         return []
@@ -162,27 +169,31 @@ def _tls_tlvs(transport: object) -> list[TLV]:
         # Before the handshake completes nothing is negotiated yet.
         return []
     tlvs: list[TLV] = []
-    try:
-        servername = handle.get_servername()
-        if servername:
-            tlvs.append(TLV(TLVType.AUTHORITY, bytes(servername)))
-        alpn = handle.get_alpn_proto_negotiated()
-        if alpn:
-            tlvs.append(TLV(TLVType.ALPN, bytes(alpn)))
-        client = PP2_CLIENT_SSL
-        verify = 0
-        details: dict[str, Any] = {
-            "version": handle.get_protocol_version_name(),
-            "cipher": handle.get_cipher_name(),
-        }
-        certificate = handle.get_peer_certificate()
-        if certificate is not None:
-            client |= PP2_CLIENT_CERT_CONN | PP2_CLIENT_CERT_SESS
-            verify = 0 if handle.get_verified_chain() is not None else 1
+    servername = handle.get_servername()
+    if servername:
+        tlvs.append(TLV(TLVType.AUTHORITY, bytes(servername)))
+    alpn = handle.get_alpn_proto_negotiated()
+    if alpn:
+        tlvs.append(TLV(TLVType.ALPN, bytes(alpn)))
+    client = PP2_CLIENT_SSL
+    verify = 0
+    details: dict[str, Any] = {
+        "version": handle.get_protocol_version_name(),
+        "cipher": handle.get_cipher_name(),
+    }
+    certificate = handle.get_peer_certificate()
+    if certificate is not None:
+        client |= PP2_CLIENT_CERT_CONN | PP2_CLIENT_CERT_SESS
+        verify = 0 if handle.get_verified_chain() is not None else 1
+        try:
             details.update(_certificate_details(certificate.to_cryptography()))
-        tlvs.append(ssl_tlv(client, verify, **details))
-    except Exception:  # pyOpenSSL versions differ: describe what we can
-        pass
+        except Exception as e:  # cryptography versions differ: send the rest
+            _log.warn(
+                "PROXY header: the client certificate's details are left out"
+                " of the SSL TLV: {error!r}",
+                error=e,
+            )
+    tlvs.append(ssl_tlv(client, verify, **details))
     return tlvs
 
 
@@ -224,7 +235,12 @@ def header_for_connection(
     handshake is complete (e.g. in C{IHandshakeListener.handshakeCompleted}),
     before that there is nothing negotiated to describe. TLVs of a header the
     connection itself received are passed on (except CRC32C), then C{tlvs}.
+    A v1 header carries no TLV: the received and TLS ones are left out, and
+    C{tlvs} given with C{version=1} is a L{ValueError}.
     """
+    tlvs = tuple(tlvs)
+    if version == 1 and tlvs:
+        raise ValueError("v1 headers cannot carry TLVs: use version=2")
     source = transport.getPeer()
     destination = transport.getHost()
     extra: list[TLV] = []

@@ -34,6 +34,7 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from ._policy import DEFAULT_TIMEOUT, ProxyProtocolPolicy
+from ._tlv import DEFAULT_MAX_TLVS
 from ._v2 import DEFAULT_MAX_V2_LENGTH
 from ._wrapper import ProxyProtocolStats, ProxyProtocolWrapper
 
@@ -56,6 +57,8 @@ SERVER_OPTIONS: Mapping[str, str] = {
     "proxyVersions": "1, 2 or 1,2 (default)",
     "proxyTimeout": f"seconds to wait for the header (default {DEFAULT_TIMEOUT:g})",
     "proxyMaxV2Length": f"cap on the v2 length field, bytes (default {DEFAULT_MAX_V2_LENGTH})",
+    "proxyMaxTLVs": f"cap on the TLV records of a v2 header (default {DEFAULT_MAX_TLVS})",
+    "proxyRequireCrc32c": "yes or no (default no): reject v2 headers without a CRC32C TLV",
 }
 
 
@@ -92,6 +95,12 @@ def policy_from_options(options: Mapping[str, str]) -> ProxyProtocolPolicy:
                 kwargs["timeout"] = float(value)
             elif name == "proxyMaxV2Length":
                 kwargs["max_v2_length"] = int(value)
+            elif name == "proxyMaxTLVs":
+                kwargs["max_tlvs"] = int(value)
+            elif name == "proxyRequireCrc32c":
+                if value not in ("yes", "no"):
+                    raise ValueError("must be 'yes' or 'no'")
+                kwargs["require_crc32c"] = value == "yes"
         except ValueError as e:
             raise ValueError(
                 f"invalid value {value!r} for proxy: option {name!r} ({SERVER_OPTIONS[name]}): {e}"

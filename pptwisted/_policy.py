@@ -14,6 +14,7 @@ from typing import Literal, cast
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IAddress
 
+from ._tlv import DEFAULT_MAX_TLVS
 from ._v2 import DEFAULT_MAX_V2_LENGTH
 
 __all__ = ["DEFAULT_TIMEOUT", "ProxyProtocolPolicy"]
@@ -67,6 +68,10 @@ class ProxyProtocolPolicy:
     @ivar versions: the header versions accepted.
     @ivar timeout: seconds a connection has to send a complete header.
     @ivar max_v2_length: cap on the v2 length field.
+    @ivar max_tlvs: cap on the number of TLV records in a v2 header, SSL
+        sub-TLVs included (default 64).
+    @ivar require_crc32c: reject v2 headers without a valid CRC32C TLV,
+        LOCAL health checks included (HAProxy sends it on those too).
     """
 
     require_header: bool = True
@@ -75,6 +80,8 @@ class ProxyProtocolPolicy:
     versions: frozenset[int] = field(default_factory=lambda: frozenset({1, 2}))
     timeout: float = DEFAULT_TIMEOUT
     max_v2_length: int = DEFAULT_MAX_V2_LENGTH
+    max_tlvs: int = DEFAULT_MAX_TLVS
+    require_crc32c: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trusted", _networks(self.trusted))
@@ -87,6 +94,8 @@ class ProxyProtocolPolicy:
             raise ValueError(f"timeout must be a positive number of seconds, not {self.timeout!r}")
         if not 0 <= self.max_v2_length <= 0xFFFF:
             raise ValueError(f"max_v2_length must be 0-65535, not {self.max_v2_length!r}")
+        if not 0 <= self.max_tlvs <= 0xFFFF:
+            raise ValueError(f"max_tlvs must be 0-65535, not {self.max_tlvs!r}")
 
     def is_trusted(self, peer: IAddress) -> bool:
         """May C{peer} (the real socket peer) send a PROXY header?"""

@@ -104,10 +104,11 @@ def walk_tlvs(
 
     @param ssl: C{True} to walk the sub-TLVs of an SSL record (errors then
         name the SSL rules and no record is looked into).
-    @return: the number of records (sub-TLVs included) and the offset of the
-        CRC32C value in C{data}, or -1 when there is none.
+    @return: the number of records at this level (sub-TLVs not counted) and
+        the offset of the CRC32C value in C{data}, or -1 when there is none.
     """
     count = 0
+    seen = 0
     crc_at = -1
     pos = start
     while pos < end:
@@ -123,7 +124,8 @@ def walk_tlvs(
                 f" only {end - vstart} left",
             )
         count += 1
-        if count > limit:
+        seen += 1
+        if seen > limit:
             raise _too_many(limit)
         if not ssl and (t == 0x03 or t == 0x20):
             if t == 0x03:
@@ -142,7 +144,7 @@ def walk_tlvs(
                         f"SSL TLV is {nxt - vstart} byte(s), it needs at least 5 (client, verify)",
                     )
                 try:
-                    count += walk_tlvs(data, vstart + 5, nxt, limit - count, ssl=True)[0]
+                    seen += walk_tlvs(data, vstart + 5, nxt, limit - seen, ssl=True)[0]
                 except _TooMany:
                     raise _too_many(limit) from None
         pos = nxt

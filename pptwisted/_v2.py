@@ -27,7 +27,7 @@ from twisted.internet.address import UNIXAddress
 
 from ._addresses import ipv4_address, ipv6_address
 from ._errors import InvalidHeader, NotProxyHeader, Rule
-from ._header import ADDRESS_SIZE, Address, V2_SIGNATURE, Command, Family, ProxyHeader, Transport
+from ._header import ADDRESS_SIZE, V2_SIGNATURE, Address, Command, Family, ProxyHeader, Transport
 from ._tlv import DEFAULT_MAX_TLVS, TLVs, verify_crc32c, walk_tlvs
 
 __all__ = ["DEFAULT_MAX_V2_LENGTH", "check_v2_prefix", "decode_v2"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 import struct
 from collections.abc import Collection
+from typing import Any
 
 from crc32c import crc32c
 from twisted.trial.unittest import SynchronousTestCase
@@ -34,6 +35,7 @@ def feed_bytewise(
     *,
     versions: Collection[int] = (1, 2),
     max_v2_length: int = DEFAULT_MAX_V2_LENGTH,
+    **options: Any,
 ) -> tuple[ProxyHeader, bytes]:
     """
     Feed C{data} to a fresh L{HeaderParser} one byte at a time and return the
@@ -43,7 +45,7 @@ def feed_bytewise(
     While the header is incomplete, C{needed} must be at least 1 and, once the
     header's length is known, never more than the bytes really missing.
     """
-    parser = HeaderParser(versions=versions, max_v2_length=max_v2_length)
+    parser = HeaderParser(versions=versions, max_v2_length=max_v2_length, **options)
     needs: list[tuple[int, int]] = []
     for i in range(len(data)):
         result = parser.feed(data[i : i + 1])
@@ -67,12 +69,13 @@ def feed_bytewise_error(
     *,
     versions: Collection[int] = (1, 2),
     max_v2_length: int = DEFAULT_MAX_V2_LENGTH,
+    **options: Any,
 ) -> tuple[InvalidHeader, int]:
     """
     Feed C{data} one byte at a time until the parser raises; return the error
     and how many bytes had been fed when it was raised.
     """
-    parser = HeaderParser(versions=versions, max_v2_length=max_v2_length)
+    parser = HeaderParser(versions=versions, max_v2_length=max_v2_length, **options)
     for i in range(len(data)):
         try:
             result = parser.feed(data[i : i + 1])
@@ -89,15 +92,16 @@ def assert_accepts(
     *,
     versions: Collection[int] = (1, 2),
     max_v2_length: int = DEFAULT_MAX_V2_LENGTH,
+    **options: Any,
 ) -> tuple[ProxyHeader, bytes]:
     """
     Parse C{data} three ways (L{parse_header}, one L{HeaderParser.feed} of
     everything, and one byte at a time) and check they agree.
     """
-    whole = parse_header(data, versions=versions, max_v2_length=max_v2_length)
-    parser = HeaderParser(versions=versions, max_v2_length=max_v2_length)
+    whole = parse_header(data, versions=versions, max_v2_length=max_v2_length, **options)
+    parser = HeaderParser(versions=versions, max_v2_length=max_v2_length, **options)
     one_feed = parser.feed(data)
-    bytewise = feed_bytewise(data, versions=versions, max_v2_length=max_v2_length)
+    bytewise = feed_bytewise(data, versions=versions, max_v2_length=max_v2_length, **options)
     case.assertEqual(one_feed, whole)
     case.assertEqual(bytewise, whole)
     for header in (whole[0], bytewise[0]):
@@ -115,17 +119,25 @@ def assert_rejects(
     *,
     versions: Collection[int] = (1, 2),
     max_v2_length: int = DEFAULT_MAX_V2_LENGTH,
+    **options: Any,
 ) -> InvalidHeader:
     """
     Check that L{parse_header} and a byte-at-a-time L{HeaderParser} both
     reject C{data} for C{rule}; return the error of L{parse_header}.
     """
     error: InvalidHeader = case.assertRaises(
-        InvalidHeader, parse_header, data, versions=versions, max_v2_length=max_v2_length
+        InvalidHeader,
+        parse_header,
+        data,
+        versions=versions,
+        max_v2_length=max_v2_length,
+        **options,
     )
     case.assertEqual(error.rule, rule, str(error))
     case.assertTrue(error.detail)
-    bytewise, _ = feed_bytewise_error(data, versions=versions, max_v2_length=max_v2_length)
+    bytewise, _ = feed_bytewise_error(
+        data, versions=versions, max_v2_length=max_v2_length, **options
+    )
     case.assertEqual(bytewise.rule, rule, str(bytewise))
     case.assertIs(type(bytewise), type(error))
     return error
@@ -138,6 +150,7 @@ def assert_rejects_at_last_byte(
     *,
     versions: Collection[int] = (1, 2),
     max_v2_length: int = DEFAULT_MAX_V2_LENGTH,
+    **options: Any,
 ) -> InvalidHeader:
     """
     Check that C{data} is rejected for C{rule} as soon as its last byte
@@ -151,10 +164,13 @@ def assert_rejects_at_last_byte(
             data[:k],
             versions=versions,
             max_v2_length=max_v2_length,
+            **options,
         )
         case.assertGreaterEqual(incomplete.needed, 1)
-    error = assert_rejects(case, data, rule, versions=versions, max_v2_length=max_v2_length)
-    _, at = feed_bytewise_error(data, versions=versions, max_v2_length=max_v2_length)
+    error = assert_rejects(
+        case, data, rule, versions=versions, max_v2_length=max_v2_length, **options
+    )
+    _, at = feed_bytewise_error(data, versions=versions, max_v2_length=max_v2_length, **options)
     case.assertEqual(at, len(data))
     return error
 

@@ -33,6 +33,7 @@ from twisted.internet.ssl import (
     optionsForClientTLS,
 )
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SynchronousTestCase, TestCase
@@ -269,9 +270,19 @@ class HeaderForConnectionTests(SynchronousTestCase):
         transport = StringTransport(peerAddress=CLIENT, hostAddress=DEST)
         self.assertEqual(header_for_connection(transport), ProxyHeader.proxy(CLIENT, DEST))
         self.assertEqual(
-            header_for_connection(transport, version=1, tlvs=[TLV(1, b"h2")]),
+            header_for_connection(transport, version=1),
             ProxyHeader.proxy(CLIENT, DEST, version=1),
         )
+
+    def test_v1_with_tlvs_raises(self) -> None:
+        """Issue 11: the v1 client path must not drop TLVs it was given."""
+        transport = StringTransport(peerAddress=CLIENT, hostAddress=DEST)
+        error = self.assertRaises(
+            ValueError, header_for_connection, transport, version=1, tlvs=[TLV(1, b"h2")]
+        )
+        self.assertIn("v1", str(error))
+        header = ProxyHeader.proxy(CLIENT, DEST, version=1)
+        self.assertRaises(ValueError, ProxyProtocolClientEndpoint, object(), header, crc32c=True)
 
     def test_ipv6_and_unix(self) -> None:
         v6 = StringTransport(
@@ -501,3 +512,67 @@ class HTTPClientTests(TestCase):
         body = yield treq.json_content(response)
         self.assertEqual(body["client"], "192.0.2.99")
         self.assertEqual(seen, [b"/x"])
+
+
+class _FakeHandle:
+    """An OpenSSL connection after the handshake, with a client certificate."""
+
+    def __init__(self, certificate: object) -> None:
+        self._certificate = certificate
+
+    def get_peer_finished(self) -> bytes:
+        return b"done"
+
+    def get_servername(self) -> bytes:
+        return b"www.example.com"
+
+    def get_alpn_proto_negotiated(self) -> bytes:
+        return b"h2"
+
+    def get_protocol_version_name(self) -> str:
+        return "TLSv1.3"
+
+    def get_cipher_name(self) -> str:
+        return "TLS_AES_128_GCM_SHA256"
+
+    def get_peer_certificate(self) -> object:
+        return self._certificate
+
+    def get_verified_chain(self) -> list[object]:
+        return [self._certificate]
+
+
+class _UnreadableCertificate:
+    def to_cryptography(self) -> object:
+        raise TypeError("a cryptography version we do not know")
+
+
+class _FakeTLSTransport:
+    def __init__(self, handle: _FakeHandle) -> None:
+        self._handle = handle
+
+    def getHandle(self) -> _FakeHandle:
+        return self._handle
+
+
+class TLSTLVTests(SynchronousTestCase):
+    def test_unreadable_certificate_keeps_the_ssl_tlv(self) -> None:
+        """
+        Issue 11: a certificate whose details cannot be read no longer drops
+        the SSL TLV (a bare C{except Exception: pass} did); it is logged.
+        """
+        from twisted.internet.testing import EventLoggingObserver
+
+        from pptwisted._client import _tls_tlvs
+
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        tlvs = _tls_tlvs(_FakeTLSTransport(_FakeHandle(_UnreadableCertificate())))
+        header = ProxyHeader.proxy(CLIENT, DEST, tlvs=tlvs)
+        ssl = header.ssl
+        assert ssl is not None
+        self.assertEqual((ssl.version, ssl.cipher), ("TLSv1.3", "TLS_AES_128_GCM_SHA256"))
+        self.assertTrue(ssl.client_ssl and ssl.client_cert_conn and ssl.verified)
+        self.assertIsNone(ssl.cn)
+        self.assertEqual((header.authority, header.alpn), ("www.example.com", b"h2"))
+        self.assertEqual(len(events), 1)
+        self.assertIn("left out", formatEvent(events[0]))

@@ -6,6 +6,10 @@ L{ProxyHeader.to_bytes} byte for byte.
 
 from __future__ import annotations
 
+import gc
+import pickle
+import sys
+
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -13,17 +17,30 @@ from pptwisted import (
     TLV,
     Command,
     Family,
+    HeaderParser,
+    InvalidHeader,
     ProxyHeader,
+    Rule,
     SSLInfo,
     TLVType,
     Transport,
     aws_vpce_tlv,
     azure_link_id_tlv,
     gcp_psc_tlv,
+    parse_header,
     ssl_tlv,
 )
+from pptwisted._tlv import DEFAULT_MAX_TLVS, TLVs
 
-from .helpers import assert_accepts
+from .helpers import (
+    V2_SIG,
+    assert_accepts,
+    assert_rejects,
+    assert_rejects_at_last_byte,
+    inet4,
+    seal_crc32c,
+    v2,
+)
 
 SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 # 1.2.3.4:1 -> 5.6.7.8:2, TCP.
@@ -523,3 +540,190 @@ class ToBytesTests(SynchronousTestCase):
     def test_v2_too_long(self) -> None:
         header = ProxyHeader.proxy(SRC4, DST4, tlvs=[TLV(0xE0, bytes(0xFFFF - 12 - 2))])
         self.assertRaises(ValueError, header.to_bytes)
+
+
+class TLVCapTests(SynchronousTestCase):
+    """
+    The cap on the number of TLV records (issue 12: no amplification),
+    counted during the walk, SSL sub-TLVs included.
+    """
+
+    def test_default_cap_accepts_64(self) -> None:
+        header = parsed(self, *([b"\x04\x00\x00"] * 64))
+        self.assertEqual(len(header.tlvs), 64)
+        self.assertEqual(DEFAULT_MAX_TLVS, 64)
+
+    def test_default_cap_rejects_65(self) -> None:
+        error = assert_rejects_at_last_byte(
+            self, with_tlvs(*([b"\x04\x00\x00"] * 65)), Rule.V2_TOO_MANY_TLVS
+        )
+        self.assertIn("more than 64", error.detail)
+
+    def test_flood_of_empty_records(self) -> None:
+        """The 16 KiB header of 5,452 empty TLVs from issue 12 is refused."""
+        data = with_tlvs(*([b"\x04\x00\x00"] * 5452))
+        self.assertEqual(len(data), 16384)
+        error = self.assertRaises(InvalidHeader, parse_header, data)
+        self.assertEqual(error.rule, Rule.V2_TOO_MANY_TLVS)
+
+    def test_keyword(self) -> None:
+        three = with_tlvs(b"\x01\x00\x02h2", b"\x04\x00\x00", b"\x05\x00\x01u")
+        header, _ = assert_accepts(self, three, max_tlvs=3)
+        self.assertEqual(len(header.tlvs), 3)
+        assert_rejects(self, three, Rule.V2_TOO_MANY_TLVS, max_tlvs=2)
+        assert_rejects(self, with_tlvs(b"\x04\x00\x00"), Rule.V2_TOO_MANY_TLVS, max_tlvs=0)
+        self.assertRaises(ValueError, HeaderParser, max_tlvs=-1)
+
+    def test_ssl_sub_tlvs_count(self) -> None:
+        """An SSL record with two sub-TLVs is three records against the cap."""
+        record = b"\x20\x00\x0b\x01\x00\x00\x00\x00" + b"\x21\x00\x00" + b"\x22\x00\x00"
+        header, _ = assert_accepts(self, with_tlvs(record), max_tlvs=3)
+        self.assertEqual(len(header.tlvs), 1)
+        ssl = header.ssl
+        assert ssl is not None
+        self.assertEqual(len(ssl.tlvs), 2)
+        error = assert_rejects(self, with_tlvs(record), Rule.V2_TOO_MANY_TLVS, max_tlvs=2)
+        self.assertIn("more than 2", error.detail)
+
+    def test_cap_is_checked_during_the_walk(self) -> None:
+        """Past the cap, a later truncation is not reached: the walk stopped."""
+        data = with_tlvs(*([b"\x04\x00\x00"] * 3), b"\x04\x00\x09")
+        assert_rejects(self, data, Rule.V2_TOO_MANY_TLVS, max_tlvs=2)
+        assert_rejects(self, data, Rule.V2_TLV_TRUNCATED, max_tlvs=3)
+
+
+class HeldMemoryTests(SynchronousTestCase):
+    """
+    A parsed header holds its TLVs as the bytes they came in: at most twice
+    its size on the wire plus a small constant (issue 12).
+    """
+
+    def test_tlvs_hold_their_wire_bytes(self) -> None:
+        records = [b"\x04\x00\x02ab"] * 64
+        data = with_tlvs(*records)
+        header, _ = parse_header(data + b"payload")
+        tlvs = header.tlvs
+        self.assertIsInstance(tlvs, TLVs)
+        assert isinstance(tlvs, TLVs)
+        self.assertEqual(tlvs.raw, b"".join(records))
+        # Nothing else is referenced: no record objects, not the read buffer.
+        held_objects = [r for r in gc.get_referents(tlvs) if not isinstance(r, (int, type))]
+        self.assertEqual(held_objects, [tlvs.raw])
+        held = sys.getsizeof(tlvs) + sys.getsizeof(tlvs.raw)
+        self.assertLessEqual(held, 2 * len(data) + 128)
+
+    def test_view_behaves_like_a_tuple(self) -> None:
+        records = (TLV(0x01, b"h2"), TLV(0x04, b""), TLV(0xE5, b"abc"))
+        header = parsed(self, *(r.to_bytes() for r in records))
+        tlvs = header.tlvs
+        self.assertEqual(tlvs, records)
+        self.assertEqual(records, tuple(tlvs))
+        self.assertEqual(list(tlvs), list(records))
+        self.assertEqual(tlvs[1], TLV(0x04, b""))
+        self.assertEqual(tlvs[-1], TLV(0xE5, b"abc"))
+        self.assertEqual(tlvs[:2], records[:2])
+        self.assertEqual(len(tlvs), 3)
+        self.assertEqual(hash(tlvs), hash(records))
+        self.assertEqual(repr(tlvs), repr(records))
+        self.assertNotEqual(tlvs, records[:2])
+        self.assertEqual(pickle.loads(pickle.dumps(header)), header)
+        self.assertEqual(header, ProxyHeader.proxy(*_addresses(header), tlvs=records))
+        self.assertEqual(TLVs.of(records), tlvs)
+
+
+def _addresses(header: ProxyHeader) -> tuple[IPv4Address, IPv4Address]:
+    assert isinstance(header.source, IPv4Address)
+    assert isinstance(header.destination, IPv4Address)
+    return header.source, header.destination
+
+
+# HAProxy 2.6's health check with `check send-proxy-v2 proxy-v2-options
+# crc32c`, captured on the wire: LOCAL, family 00, one CRC32C TLV.
+HAPROXY_LOCAL_CRC = bytes.fromhex("0d0a0d0a000d0a515549540a20000007030004a9b87e8f")
+
+
+class CRC32CTests(SynchronousTestCase):
+    """CRC32C (spec 2.2.3): the mismatch message, and require_crc32c (issue 13)."""
+
+    def test_mismatch_message_names_each_value(self) -> None:
+        good = seal_crc32c(with_tlvs(b"\x03\x00\x04\0\0\0\0"), 31)
+        bad = good[:-1] + bytes([good[-1] ^ 0xFF])
+        error = assert_rejects(self, bad, Rule.V2_CRC32C_MISMATCH)
+        said = int.from_bytes(bad[-4:], "big")
+        computed = int.from_bytes(good[-4:], "big")
+        self.assertIn(f"CRC32C TLV says 0x{said:08X}", error.detail)
+        self.assertIn(f"computed over the header is 0x{computed:08X}", error.detail)
+
+    def test_required_and_missing(self) -> None:
+        data = with_tlvs(b"\x01\x00\x02h2")
+        assert_accepts(self, data)
+        error = assert_rejects_at_last_byte(
+            self, data, Rule.V2_CRC32C_REQUIRED, require_crc32c=True
+        )
+        self.assertIn("crc32c", error.hint)
+        assert_rejects(self, with_tlvs(), Rule.V2_CRC32C_REQUIRED, require_crc32c=True)
+        assert_rejects(self, v2(0x21, 0x00, b""), Rule.V2_CRC32C_REQUIRED, require_crc32c=True)
+
+    def test_required_and_present(self) -> None:
+        data = seal_crc32c(with_tlvs(b"\x01\x00\x02h2", b"\x03\x00\x04\0\0\0\0"), 36)
+        header, _ = assert_accepts(self, data, require_crc32c=True)
+        self.assertEqual(header.crc32c, int.from_bytes(data[-4:], "big"))
+        bad = data[:-1] + bytes([data[-1] ^ 1])
+        assert_rejects(self, bad, Rule.V2_CRC32C_MISMATCH, require_crc32c=True)
+
+    def test_required_does_not_touch_v1(self) -> None:
+        line = b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n"
+        header, _ = assert_accepts(self, line, require_crc32c=True)
+        self.assertEqual(header.version, 1)
+
+    def test_haproxy_local_health_check(self) -> None:
+        """
+        HAProxy's health checks carry the CRC32C: LOCAL headers are accepted
+        with it when it is required, and its checksum is verified then.
+        """
+        for required in (False, True):
+            header, _ = assert_accepts(self, HAPROXY_LOCAL_CRC, require_crc32c=required)
+            self.assertEqual(header.command, Command.LOCAL)
+            self.assertTrue(header.uses_real_addresses)
+        corrupt = HAPROXY_LOCAL_CRC[:-1] + b"\x00"
+        assert_rejects(self, corrupt, Rule.V2_CRC32C_MISMATCH, require_crc32c=True)
+        # Not required: LOCAL's block is skipped unread, as the spec says.
+        assert_accepts(self, corrupt)
+
+    def test_local_without_crc(self) -> None:
+        """A bare LOCAL (dnsdist's, AWS NLB's health checks) is refused when required."""
+        local = v2(0x20, 0x00, b"")
+        self.assertEqual(local, V2_SIG + b"\x20\x00\x00\x00")
+        assert_accepts(self, local)
+        assert_rejects(self, local, Rule.V2_CRC32C_REQUIRED, require_crc32c=True)
+        # LOCAL with an address family: the CRC32C follows the address block.
+        body = inet4("1.2.3.4", "5.6.7.8", 1, 2) + b"\x03\x00\x04\0\0\0\0"
+        sealed = seal_crc32c(v2(0x20, 0x11, body), 31)
+        header, _ = assert_accepts(self, sealed, require_crc32c=True)
+        self.assertIsNone(header.source)
+
+
+class PolicyFieldTests(SynchronousTestCase):
+    """The policy fields and C{proxy:} options for the two codec knobs."""
+
+    def test_defaults(self) -> None:
+        from pptwisted import ProxyProtocolPolicy
+
+        policy = ProxyProtocolPolicy()
+        self.assertEqual((policy.max_tlvs, policy.require_crc32c), (64, False))
+        self.assertRaises(ValueError, ProxyProtocolPolicy, max_tlvs=-1)
+
+    def test_options(self) -> None:
+        from pptwisted._endpoint import policy_from_options
+
+        policy = policy_from_options({"proxyMaxTLVs": "8", "proxyRequireCrc32c": "yes"})
+        self.assertEqual((policy.max_tlvs, policy.require_crc32c), (8, True))
+        policy = policy_from_options({"proxyRequireCrc32c": "no"})
+        self.assertFalse(policy.require_crc32c)
+        for options, word in (
+            ({"proxyMaxTLVs": "many"}, "proxyMaxTLVs"),
+            ({"proxyMaxTLVs": "70000"}, "max_tlvs"),
+            ({"proxyRequireCrc32c": "perhaps"}, "proxyRequireCrc32c"),
+        ):
+            error = self.assertRaises(ValueError, policy_from_options, options)
+            self.assertIn(word, str(error))

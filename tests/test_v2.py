@@ -24,6 +24,7 @@ from pptwisted import (
     Transport,
     parse_header,
 )
+from pptwisted._parser import ParserState
 
 from .helpers import (
     V2_SIG,
@@ -548,3 +549,54 @@ class VersionsAcceptedTests(SynchronousTestCase):
     def test_bad_versions(self) -> None:
         for versions in ((), (3,), (1, 3), (0,)):
             self.assertRaises(ValueError, HeaderParser, versions=versions)
+
+
+class BuilderDefectTests(SynchronousTestCase):
+    """Issue 11 item 7: builders raise instead of dropping what they cannot encode."""
+
+    def test_local_v1_with_tlvs_raises(self) -> None:
+        error = self.assertRaises(ValueError, ProxyHeader.local, version=1, tlvs=[TLV(0x01, b"h2")])
+        self.assertIn("v1", str(error))
+        self.assertEqual(ProxyHeader.local(version=1).to_bytes(), b"PROXY UNKNOWN\r\n")
+
+    def test_local_bad_version_raises(self) -> None:
+        for version in (0, 3):
+            error = self.assertRaises(ValueError, ProxyHeader.local, version=version)
+            self.assertIn(str(version), str(error))
+
+    def test_v1_crc32c_raises(self) -> None:
+        v1 = ProxyHeader.proxy(
+            IPv4Address("TCP", "1.2.3.4", 1), IPv4Address("TCP", "5.6.7.8", 2), version=1
+        )
+        self.assertRaises(ValueError, v1.to_bytes, crc32c=True)
+        self.assertRaises(ValueError, ProxyHeader.local(version=1).to_bytes, crc32c=True)
+        self.assertEqual(v1.to_bytes(), b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n")
+
+
+class ParserReuseTests(SynchronousTestCase):
+    """Issue 11 item 7: a HeaderParser reads one header, then refuses more bytes."""
+
+    def test_after_a_header(self) -> None:
+        line = b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n"
+        parser = HeaderParser()
+        self.assertIs(parser.state, ParserState.START)
+        result = parser.feed(line)
+        assert result is not None
+        self.assertIs(parser.state, ParserState.DONE)
+        error = self.assertRaises(RuntimeError, parser.feed, line)
+        self.assertIn("one header", str(error))
+        self.assertRaises(RuntimeError, parser.feed, b"")
+
+    def test_after_an_error(self) -> None:
+        parser = HeaderParser()
+        self.assertRaises(InvalidHeader, parser.feed, b"GET / HTTP/1.1\r\n")
+        self.assertIs(parser.state, ParserState.FAILED)
+        self.assertRaises(RuntimeError, parser.feed, b"PROXY UNKNOWN\r\n")
+
+    def test_states_while_reading(self) -> None:
+        parser = HeaderParser()
+        parser.feed(b"PROXY ")
+        self.assertIs(parser.state, ParserState.V1)
+        parser = HeaderParser()
+        parser.feed(V2_SIG + b"\x21\x11\x00\x0c")
+        self.assertIs(parser.state, ParserState.V2)
