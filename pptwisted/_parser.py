@@ -12,10 +12,11 @@ anything else to L{HeaderParser}.
 from __future__ import annotations
 
 import enum
+import struct
 from collections.abc import Collection
 
 from ._errors import IncompleteHeader, InvalidHeader, NotProxyHeader, Rule
-from ._header import V2_SIGNATURE, ProxyHeader
+from ._header import ADDRESS_SIZE, V2_SIGNATURE, ProxyHeader
 from ._tlv import DEFAULT_MAX_TLVS
 from ._v1 import MAX_V1_LENGTH, V1Scanner, decode_v1
 from ._v2 import DEFAULT_MAX_V2_LENGTH, check_v2_prefix, decode_v2
@@ -23,6 +24,8 @@ from ._v2 import DEFAULT_MAX_V2_LENGTH, check_v2_prefix, decode_v2
 __all__ = ["DEFAULT_MAX_TLVS", "DEFAULT_MAX_V2_LENGTH", "HeaderParser", "parse_header"]
 
 _V1_SIGNATURE = b"PROXY"
+_unpack_head = struct.Struct("!BBH").unpack_from
+_size = ADDRESS_SIZE.get
 
 
 class ParserState(enum.Enum):
@@ -189,8 +192,8 @@ class HeaderParser:
         crlf = buf.find(b"\r\n", max(0, self._searched - 1), MAX_V1_LENGTH)
         if crlf >= 0:
             found = decode_v1(buf)
-            if found is not None and found[1] == crlf + 2:
-                return found
+            if found is not None:
+                return found[0], crlf + 2
             scanner.scan(buf, crlf, complete=True)
             raise InvalidHeader(Rule.V1_FIELD_COUNT, "malformed v1 line")
         # Only the first 107 bytes can hold a line: check no further, so that
@@ -246,17 +249,25 @@ def parse_header(
         names the rule broken (L{NotProxyHeader} when it is not the PROXY
         protocol at all). The keyword arguments are those of L{HeaderParser}.
     """
-    # The common case, a whole header in this read, straight to its decoder;
-    # anything else (a part, an error) goes through HeaderParser.
+    # The common case, a whole well-formed header in this read, goes straight
+    # to its decoder; anything else (a part, an error) to HeaderParser,
+    # which judges every byte.
     if data[:12] == V2_SIGNATURE:
-        if 2 in versions:
-            total = check_v2_prefix(data, max_v2_length)
-            if 0 < total <= len(data):
-                return decode_v2(data, total, max_tlvs, require_crc32c), data[total:]
+        n = len(data)
+        if n >= 16 and 2 in versions:
+            ver_cmd, fam, length = _unpack_head(data, 12)
+            total = 16 + length
+            if (
+                total <= n
+                and length <= max_v2_length
+                and ((ver_cmd == 0x21 and _size(fam, 0x10000) <= length) or ver_cmd == 0x20)
+            ):
+                header = decode_v2(data, total, max_tlvs, require_crc32c, ver_cmd, fam)
+                return header, data[total:]
     elif 1 in versions:
         found = decode_v1(data)
         if found is not None:
-            return found[0], data[found[1] :]
+            return found
     parser = HeaderParser(
         versions=versions,
         max_v2_length=max_v2_length,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import struct
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple, overload
 
@@ -143,10 +144,11 @@ def walk_tlvs(
                         Rule.V2_SSL_SHORT,
                         f"SSL TLV is {nxt - vstart} byte(s), it needs at least 5 (client, verify)",
                     )
-                try:
-                    seen += walk_tlvs(data, vstart + 5, nxt, limit - seen, ssl=True)[0]
-                except _TooMany:
-                    raise _too_many(limit) from None
+                if vstart + 5 < nxt:
+                    try:
+                        seen += walk_tlvs(data, vstart + 5, nxt, limit - seen, True)[0]
+                    except _TooMany:
+                        raise _too_many(limit) from None
         pos = nxt
     return count, crc_at
 
@@ -193,14 +195,19 @@ class TLVs(Sequence[TLV]):
     """
     TLV records held as their bytes on the wire, already checked by
     L{walk_tlvs}: a read-only sequence of L{TLV} that decodes on access.
-    It compares equal to a tuple or list of the same records.
+    It compares equal to a tuple or list of the same records. With more
+    than a few records, the first lookup by type notes each record's type
+    and offset (three bytes per record, at least as many as it has on the
+    wire), so that every later lookup costs no walk.
     """
 
-    __slots__ = ("_len", "_raw")
+    __slots__ = ("_len", "_offsets", "_raw", "_types")
 
     def __init__(self, raw: bytes, count: int) -> None:
         self._raw = raw
         self._len = count
+        self._types = b""
+        self._offsets: array[int] | None = None
 
     @classmethod
     def of(cls, records: Iterable[TLV]) -> TLVs:
@@ -216,6 +223,15 @@ class TLVs(Sequence[TLV]):
     def first(self, t: int) -> bytes | None:
         """The value of the first record of type C{t}, or C{None}."""
         raw = self._raw
+        if self._len > 8:
+            offsets = self._offsets
+            if offsets is None:
+                offsets = self._index()
+            i = self._types.find(t)
+            if i < 0:
+                return None
+            pos = offsets[i] + 3
+            return raw[pos : pos + ((raw[pos - 2] << 8) | raw[pos - 1])]
         pos = 0
         end = len(raw)
         while pos < end:
@@ -224,6 +240,21 @@ class TLVs(Sequence[TLV]):
                 return raw[pos + 3 : nxt]
             pos = nxt
         return None
+
+    def _index(self) -> array[int]:
+        """Note the type and the offset of every record, in order."""
+        raw = self._raw
+        types = bytearray()
+        offsets = array("H")
+        pos = 0
+        end = len(raw)
+        while pos < end:
+            types.append(raw[pos])
+            offsets.append(pos)
+            pos += 3 + ((raw[pos + 1] << 8) | raw[pos + 2])
+        self._types = bytes(types)
+        self._offsets = offsets
+        return offsets
 
     def __iter__(self) -> Iterator[TLV]:
         raw = self._raw
@@ -263,7 +294,7 @@ class TLVs(Sequence[TLV]):
     def __repr__(self) -> str:
         return repr(tuple(self))
 
-    def __reduce__(self) -> tuple[type[TLVs], tuple[bytes, int]]:
+    def __reduce__(self) -> tuple[type[TLVs], tuple[bytes, int]]:  # the index is rebuilt
         return (TLVs, (self._raw, self._len))
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import Callable
+from typing import overload
 
 from ._addresses import ipv4_address, ipv6_address
 from ._errors import InvalidHeader, Rule
@@ -75,11 +76,20 @@ _STREAM = Transport.STREAM
 _UNKNOWN_HEADER = ProxyHeader(1, Command.PROXY, Family.UNSPEC, Transport.UNSPEC, None, None, ())
 
 
-def decode_v1(data: bytes | bytearray) -> tuple[ProxyHeader, int] | None:
+@overload
+def decode_v1(data: bytes) -> tuple[ProxyHeader, bytes] | None: ...
+
+
+@overload
+def decode_v1(data: bytearray) -> tuple[ProxyHeader, bytearray] | None: ...
+
+
+def decode_v1(data: bytes | bytearray) -> tuple[ProxyHeader, bytes | bytearray] | None:
     """
-    The header of the whole, valid v1 line at the start of C{data}, and the
-    offset just past its CRLF; C{None} if C{data} does not start with one
-    (L{V1Scanner} then says why, or that it may still come).
+    The header of the whole, valid v1 line at the start of C{data}, and
+    every byte after its CRLF; C{None} if C{data} does not start with one
+    (L{V1Scanner} then says why, or that it may still come). No field can
+    hold CR or LF, so a line found ends at the first CRLF.
     """
     m = _match_line(data)
     if m is None:
@@ -89,11 +99,10 @@ def decode_v1(data: bytes | bytearray) -> tuple[ProxyHeader, int] | None:
         src, dst, sport, dport = m.group(1, 2, 3, 4)
         source = ipv4_address("TCP", src.decode(), int(sport))
         destination = ipv4_address("TCP", dst.decode(), int(dport))
-        return _tuple_new(
-            ProxyHeader, (1, _PROXY, _INET, _STREAM, source, destination, ())
-        ), m.end()
+        header = _tuple_new(ProxyHeader, (1, _PROXY, _INET, _STREAM, source, destination, ()))
+        return header, data[m.end() :]
     if last is None:
-        return _UNKNOWN_HEADER, m.end()
+        return _UNKNOWN_HEADER, data[m.end() :]
     end = m.end()
     if end > MAX_V1_LENGTH:
         return None
@@ -107,7 +116,8 @@ def decode_v1(data: bytes | bytearray) -> tuple[ProxyHeader, int] | None:
         return None
     source6 = ipv6_address("TCP", src_text, int(sport))
     destination6 = ipv6_address("TCP", dst_text, int(dport))
-    return _tuple_new(ProxyHeader, (1, _PROXY, _INET6, _STREAM, source6, destination6, ())), end
+    header = _tuple_new(ProxyHeader, (1, _PROXY, _INET6, _STREAM, source6, destination6, ()))
+    return header, data[end:]
 
 
 # -- naming the rule broken ---------------------------------------------------

@@ -100,13 +100,13 @@ def check_v2_prefix(buf: bytes | bytearray, max_length: int) -> int:
     return 0
 
 
-def _unix_path(raw: bytes) -> bytes:
-    if raw[:1] == b"\0":
-        # Linux abstract namespace: the leading NUL is part of the name. All
-        # NULs is an unnamed socket (what getpeername() gives), not a name.
-        name = raw[1:].rstrip(b"\0")
-        return b"\0" + name if name else b""
-    return raw.split(b"\0", 1)[0]
+def _abstract_path(raw: bytes) -> bytes:
+    """
+    A Linux abstract-namespace name (a leading NUL, part of the name), or
+    the empty name of an unnamed socket (all NULs, what getpeername() gives).
+    """
+    name = raw[1:].rstrip(b"\0")
+    return b"\0" + name if name else b""
 
 
 def decode_v2(
@@ -114,6 +114,8 @@ def decode_v2(
     end: int,
     max_tlvs: int = DEFAULT_MAX_TLVS,
     require_crc32c: bool = False,
+    ver_cmd: int = -1,
+    fam: int = -1,
 ) -> ProxyHeader:
     """
     Decode the complete v2 header C{data[:end]}, whose 16 fixed bytes
@@ -125,13 +127,15 @@ def decode_v2(
     (and as HAProxy does), unless C{require_crc32c}: HAProxy's health checks
     carry the CRC32C when its C{crc32c} option is on, so the TLVs after the
     family's address block are then walked and a valid CRC32C is required.
+    C{ver_cmd} and C{fam}, bytes 12 and 13, are read from C{data} unless given.
     """
-    ver_cmd, fam, _ = _unpack_head(data, 12)
+    if ver_cmd < 0:
+        ver_cmd, fam, _ = _unpack_head(data, 12)
+    if ver_cmd == 0x20 and not require_crc32c:
+        return _LOCAL_HEADER
     source: Address | None
     destination: Address | None
     if ver_cmd == 0x20:
-        if not require_crc32c:
-            return _LOCAL_HEADER
         start = 16 + ADDRESS_SIZE.get(fam, end)
         source = destination = None
         family = Family.UNSPEC
@@ -151,8 +155,11 @@ def decode_v2(
             destination = ipv6_address(kind, _ntop(_AF_INET6, dst), dport)
             start = 52
         elif fam == 0x31 or fam == 0x32:
-            source = UNIXAddress(_unix_path(bytes(data[16:124])))
-            destination = UNIXAddress(_unix_path(bytes(data[124:232])))
+            src = data[16:124]
+            dst = data[124:232]
+            # A path ends at its first NUL, unless it starts with one.
+            source = UNIXAddress(src.split(b"\0", 1)[0] if src[0] else _abstract_path(src))
+            destination = UNIXAddress(dst.split(b"\0", 1)[0] if dst[0] else _abstract_path(dst))
             start = 232
         else:
             # PROXY over UNSPEC: the receiver uses the real addresses.

@@ -599,18 +599,28 @@ class HeldMemoryTests(SynchronousTestCase):
     """
 
     def test_tlvs_hold_their_wire_bytes(self) -> None:
-        records = [b"\x04\x00\x02ab"] * 64
+        records = [b"\x04\x00\x02ab"] * 63 + [b"\x01\x00\x02h2"]
         data = with_tlvs(*records)
         header, _ = parse_header(data + b"payload")
         tlvs = header.tlvs
         self.assertIsInstance(tlvs, TLVs)
         assert isinstance(tlvs, TLVs)
         self.assertEqual(tlvs.raw, b"".join(records))
-        # Nothing else is referenced: no record objects, not the read buffer.
-        held_objects = [r for r in gc.get_referents(tlvs) if not isinstance(r, (int, type))]
-        self.assertEqual(held_objects, [tlvs.raw])
-        held = sys.getsizeof(tlvs) + sys.getsizeof(tlvs.raw)
-        self.assertLessEqual(held, 2 * len(data) + 128)
+
+        def held() -> int:
+            # No record objects, not the read buffer: the raw bytes, and the
+            # index of types and offsets once a lookup has built it.
+            objects = [
+                r for r in gc.get_referents(tlvs) if not isinstance(r, (int, type, type(None)))
+            ]
+            self.assertIn(tlvs.raw, objects)
+            self.assertLessEqual(len(objects), 3)
+            return sys.getsizeof(tlvs) + sum(sys.getsizeof(r) for r in objects)
+
+        self.assertLessEqual(held(), len(data) + 256)
+        self.assertEqual(header.alpn, b"h2")
+        self.assertIsNone(header.authority)
+        self.assertLessEqual(held(), 2 * len(data) + 256)
 
     def test_view_behaves_like_a_tuple(self) -> None:
         records = (TLV(0x01, b"h2"), TLV(0x04, b""), TLV(0xE5, b"abc"))
@@ -727,3 +737,17 @@ class PolicyFieldTests(SynchronousTestCase):
         ):
             error = self.assertRaises(ValueError, policy_from_options, options)
             self.assertIn(word, str(error))
+
+
+class TLVsLookupTests(SynchronousTestCase):
+    """Lookups by type on a parsed header, with and without the index."""
+
+    def test_first_of_each_type(self) -> None:
+        for count in (3, 8, 9, 20, 64):
+            records = [TLV(0xE0 + (i * 7) % 11, b"v%d" % i) for i in range(count)]
+            header = parsed(self, *(r.to_bytes() for r in records))
+            for t in range(0xDE, 0xF0):
+                expected = next((r.value for r in records if r.type == t), None)
+                self.assertEqual(header.get_tlv(t), expected, (count, t))
+                self.assertEqual(header.get_tlvs(t), [r.value for r in records if r.type == t])
+            self.assertEqual(list(header.tlvs), records)
