@@ -55,6 +55,7 @@ from pptwisted import (
     parse_header,
     ssl_tlv,
 )
+from pptwisted._tlv import DEFAULT_MAX_TLVS
 
 __all__ = ["SEEDS", "fuzz_one", "main"]
 
@@ -96,9 +97,18 @@ def _bytewise(data: bytes, limit: int = 400) -> list[bytes]:
     return [*head, data[limit:]] if len(data) > limit else head
 
 
-def _whole(data: bytes, versions: Sequence[int], cap: int) -> Outcome:
+def _checks(seed: int) -> dict[str, Any]:
+    """
+    The TLV cap and the CRC32C requirement for a seed byte: bit 7 requires
+    a CRC32C, bits 5-6 choose the cap (default, default, 2, or 65535).
+    """
+    caps = (DEFAULT_MAX_TLVS, DEFAULT_MAX_TLVS, 2, 0xFFFF)
+    return {"max_tlvs": caps[(seed >> 5) & 3], "require_crc32c": bool(seed & 0x80)}
+
+
+def _whole(data: bytes, versions: Sequence[int], cap: int, checks: dict[str, Any]) -> Outcome:
     try:
-        header, rest = parse_header(data, versions=versions, max_v2_length=cap)
+        header, rest = parse_header(data, versions=versions, max_v2_length=cap, **checks)
     except IncompleteHeader as e:
         if e.needed < 1:
             raise AssertionError(f"IncompleteHeader.needed is {e.needed}") from None
@@ -117,13 +127,17 @@ def _whole(data: bytes, versions: Sequence[int], cap: int) -> Outcome:
 
 
 def _chunked(
-    chunks: Sequence[bytes], versions: Sequence[int], cap: int, total: int | None
+    chunks: Sequence[bytes],
+    versions: Sequence[int],
+    cap: int,
+    total: int | None,
+    checks: dict[str, Any],
 ) -> Outcome:
     """
     Feed C{chunks} to one L{HeaderParser}. C{total}, when known, is the
     header's length: C{needed} must never exceed what is really missing.
     """
-    parser = HeaderParser(versions=versions, max_v2_length=cap)
+    parser = HeaderParser(versions=versions, max_v2_length=cap, **checks)
     fed = 0
     for i, chunk in enumerate(chunks):
         try:
@@ -173,14 +187,19 @@ def _check_accessors(header: ProxyHeader) -> None:
 
 def _check_round_trip(header: ProxyHeader) -> None:
     wire = header.to_bytes()
-    again, tail = parse_header(wire, max_v2_length=0xFFFF)
+    again, tail = parse_header(wire, max_v2_length=0xFFFF, max_tlvs=0xFFFF)
     if tail != b"" or again != header:
         raise AssertionError(f"{header!r} -> {wire!r} -> {again!r} + {tail!r}")
     if again.to_bytes() != wire:
         raise AssertionError(f"second round not byte-exact for {header!r}")
     if header.version == 2 and header.command == Command.PROXY:
         # (LOCAL discards its whole block, TLVs included: spec 2.2.)
-        sealed, tail = parse_header(header.to_bytes(crc32c=True), max_v2_length=0xFFFF)
+        sealed, tail = parse_header(
+            header.to_bytes(crc32c=True),
+            max_v2_length=0xFFFF,
+            max_tlvs=0xFFFF,
+            require_crc32c=True,
+        )
         if tail != b"" or sealed.crc32c is None or sealed.source != header.source:
             raise AssertionError(f"{header!r} with a CRC32C came back as {sealed!r}")
 
@@ -191,10 +210,11 @@ def fuzz_one(data: bytes) -> None:
         data = data.rjust(2, b"\0")
     versions, cap = _options(data[0])
     seed, stream = data[1], data[2:]
-    whole = _whole(stream, versions, cap)
+    checks = _checks(seed)
+    whole = _whole(stream, versions, cap, checks)
     total = len(stream) - len(whole[2]) if whole[0] == "header" else None
     for chunks in (_chunks(stream, seed), _bytewise(stream)):
-        chunked = _chunked(chunks, versions, cap, total)
+        chunked = _chunked(chunks, versions, cap, total, checks)
         if chunked != whole:
             raise AssertionError(f"{len(chunks)} chunks gave {chunked!r}, the whole gave {whole!r}")
     if whole[0] == "header":

@@ -2,7 +2,7 @@
 The hypothesis strategies of the codec's property tests, in one place:
 addresses, TLVs, headers and their encodings, and the arbitrary or mutated
 bytes that must raise nothing but L{ProxyProtocolError}. Used by
-C{test_properties}, C{test_fuzz} and C{test_tlv}.
+C{test_properties} and C{test_fuzz}.
 """
 
 from __future__ import annotations

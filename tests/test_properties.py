@@ -31,6 +31,7 @@ from pptwisted import (
     InvalidHeader,
     ProxyHeader,
     ProxyProtocolError,
+    Rule,
     SSLInfo,
     aws_vpce_tlv,
     azure_link_id_tlv,
@@ -39,7 +40,7 @@ from pptwisted import (
 )
 
 from .helpers import feed_bytewise
-from .strategies import any_input, encoded, payloads, ssl_infos
+from .strategies import any_input, encoded, payloads, ssl_infos, tlv_lists
 
 FAST = settings(max_examples=300, deadline=None)
 
@@ -218,3 +219,45 @@ class ArbitraryBytesTests(SynchronousTestCase):
         whole = whole_outcome(data)
         self.assertEqual(chunked_outcome(chunks_at(data, cuts)), whole)
         self.assertEqual(chunked_outcome([data[i : i + 1] for i in range(len(data))]), whole)
+
+
+def _records(tlvs: Sequence[TLV]) -> int:
+    """How many records count against max_tlvs: SSL sub-TLVs included."""
+    count = 0
+    for t, value in tlvs:
+        count += 1
+        if t == 0x20:
+            info = SSLInfo.from_value(value)
+            count += len(info.tlvs)
+    return count
+
+
+class TLVCapPropertyTests(SynchronousTestCase):
+    @FAST
+    @given(tlv_lists, st.integers(0, 12), st.lists(st.integers(0, 300), max_size=4))
+    def test_cap(self, tlvs: tuple[TLV, ...], cap: int, cuts: list[int]) -> None:
+        """A header is refused for its TLV count exactly when it exceeds the cap."""
+        header = ProxyHeader.proxy(
+            IPv4Address("TCP", "1.2.3.4", 1), IPv4Address("TCP", "5.6.7.8", 2), tlvs=tlvs
+        )
+        data = header.to_bytes()
+        parser = HeaderParser(max_tlvs=cap)
+        if _records(tlvs) <= cap:
+            parsed, _ = parse_header(data, max_tlvs=cap)
+            self.assertEqual(parsed, header)
+            self.assertEqual(len(parsed.tlvs), len(tlvs))
+        else:
+            error = self.assertRaises(InvalidHeader, parse_header, data, max_tlvs=cap)
+            self.assertEqual(error.rule, Rule.V2_TOO_MANY_TLVS)
+        chunks = chunks_at(data, cuts)
+        outcome = None
+        for chunk in chunks:
+            try:
+                outcome = parser.feed(chunk)
+            except InvalidHeader as e:
+                outcome = e.rule
+                break
+        if _records(tlvs) <= cap:
+            self.assertEqual(outcome, (header, b""))
+        else:
+            self.assertEqual(outcome, Rule.V2_TOO_MANY_TLVS)
