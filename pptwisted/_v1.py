@@ -94,28 +94,26 @@ def decode_v1(data: bytes | bytearray) -> tuple[ProxyHeader, bytes | bytearray] 
     m = _match_line(data)
     if m is None:
         return None
-    last = m.lastindex
-    if last == 4:
-        src, dst, sport, dport = m.group(1, 2, 3, 4)
+    src, dst, sport, dport, src6, dst6, sport6, dport6 = m.groups()
+    if src is not None:
         source = ipv4_address("TCP", src.decode(), int(sport))
         destination = ipv4_address("TCP", dst.decode(), int(dport))
         header = _tuple_new(ProxyHeader, (1, _PROXY, _INET, _STREAM, source, destination, ()))
         return header, data[m.end() :]
-    if last is None:
+    if src6 is None:
         return _UNKNOWN_HEADER, data[m.end() :]
     end = m.end()
     if end > MAX_V1_LENGTH:
         return None
-    src, dst, sport, dport = m.group(5, 6, 7, 8)
     # The expression admitted only [0-9A-Fa-f:.]{2,45}: inet_pton judges the
     # rest, inet_ntop gives the canonical (RFC 5952) form.
     try:
-        src_text = _ntop(_AF_INET6, _pton(_AF_INET6, src.decode()))
-        dst_text = _ntop(_AF_INET6, _pton(_AF_INET6, dst.decode()))
+        src_text = _ntop(_AF_INET6, _pton(_AF_INET6, src6.decode()))
+        dst_text = _ntop(_AF_INET6, _pton(_AF_INET6, dst6.decode()))
     except OSError:
         return None
-    source6 = ipv6_address("TCP", src_text, int(sport))
-    destination6 = ipv6_address("TCP", dst_text, int(dport))
+    source6 = ipv6_address("TCP", src_text, int(sport6))
+    destination6 = ipv6_address("TCP", dst_text, int(dport6))
     header = _tuple_new(ProxyHeader, (1, _PROXY, _INET6, _STREAM, source6, destination6, ()))
     return header, data[end:]
 
