@@ -125,15 +125,15 @@ _FAMILIES = (b"TCP4", b"TCP6", b"UNKNOWN")
 _MIN_LINE = {None: 15, b"UNKNOWN": 15, b"TCP4": 32, b"TCP6": 22}
 
 
-def ipv6_text(field: bytes) -> str | None:
-    """The canonical (RFC 5952) text of an IPv6 address field, or C{None}."""
+def _is_ipv6(field: bytes) -> bool:
+    """Is C{field} an IPv6 address in RFC 4291 text form (no zone)?"""
     if len(field) > 45 or _IPV6_TEXT.match(field) is None:
-        return None
+        return False
     try:
-        packed = socket.inet_pton(socket.AF_INET6, field.decode("ascii"))
-        return socket.inet_ntop(socket.AF_INET6, packed)
+        _pton(_AF_INET6, field.decode("ascii"))
     except (OSError, UnicodeDecodeError):
-        return None
+        return False
+    return True
 
 
 def _ipv6_prefix_viable(field: bytes) -> bool:
@@ -308,7 +308,7 @@ class V1Scanner:
                     "dotted quad, octets 0-255, no leading zeros",
                 )
         else:
-            ok = (ipv6_text(field) is not None) if done else _ipv6_prefix_viable(field)
+            ok = _is_ipv6(field) if done else _ipv6_prefix_viable(field)
             if not ok:
                 key = _first_bad_prefix(field, _ipv6_prefix_viable)
                 if b":" not in key and _IPV4_PREFIX.match(key) is not None:
