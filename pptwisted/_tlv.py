@@ -147,18 +147,17 @@ def walk_tlvs(
                 if vstart + 5 < nxt:
                     try:
                         seen += walk_tlvs(data, vstart + 5, nxt, limit - seen, True)[0]
-                    except _TooMany:
-                        raise _too_many(limit) from None
+                    except InvalidHeader as e:
+                        if e.rule is Rule.V2_TOO_MANY_TLVS:
+                            # Reached inside the record: report the whole cap.
+                            raise _too_many(limit) from None
+                        raise
         pos = nxt
     return count, crc_at
 
 
-class _TooMany(InvalidHeader):
-    """The cap was reached inside an SSL record: reported against the whole cap."""
-
-
 def _too_many(limit: int) -> InvalidHeader:
-    return _TooMany(
+    return InvalidHeader(
         Rule.V2_TOO_MANY_TLVS,
         f"more than {limit} TLV records (SSL sub-TLVs included)",
         "raise max_tlvs if your proxy sends more",
