@@ -165,7 +165,13 @@ class ProxyHeader(NamedTuple):
     @property
     def authority(self) -> str | None:
         """Host name the client asked for, usually the TLS SNI (UTF-8)."""
-        return text_or_none(first_tlv(self.tlvs, _AUTHORITY), "utf-8")
+        value = first_tlv(self.tlvs, _AUTHORITY)
+        if value is None:
+            return None
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
 
     @property
     def unique_id(self) -> bytes | None:

@@ -221,24 +221,19 @@ class TLVs(Sequence[TLV]):
 
     def first(self, t: int) -> bytes | None:
         """The value of the first record of type C{t}, or C{None}."""
+        return first_tlv(self, t)
+
+    def _lookup(self, t: int) -> bytes | None:
+        """L{first} through the index of types and offsets."""
+        offsets = self._offsets
+        if offsets is None:
+            offsets = self._index()
+        i = self._types.find(t)
+        if i < 0:
+            return None
         raw = self._raw
-        if self._len > 8:
-            offsets = self._offsets
-            if offsets is None:
-                offsets = self._index()
-            i = self._types.find(t)
-            if i < 0:
-                return None
-            pos = offsets[i] + 3
-            return raw[pos : pos + ((raw[pos - 2] << 8) | raw[pos - 1])]
-        pos = 0
-        end = len(raw)
-        while pos < end:
-            nxt = pos + 3 + ((raw[pos + 1] << 8) | raw[pos + 2])
-            if raw[pos] == t:
-                return raw[pos + 3 : nxt]
-            pos = nxt
-        return None
+        pos = offsets[i] + 3
+        return raw[pos : pos + ((raw[pos - 2] << 8) | raw[pos - 1])]
 
     def _index(self) -> array[int]:
         """Note the type and the offset of every record, in order."""
@@ -300,7 +295,17 @@ class TLVs(Sequence[TLV]):
 def first_tlv(tlvs: Iterable[TLV], t: int) -> bytes | None:
     """The value of the first record of type C{t} in C{tlvs}, or C{None}."""
     if type(tlvs) is TLVs:
-        return tlvs.first(t)
+        if tlvs._len > 8:
+            return tlvs._lookup(t)
+        raw = tlvs._raw
+        pos = 0
+        end = len(raw)
+        while pos < end:
+            nxt = pos + 3 + ((raw[pos + 1] << 8) | raw[pos + 2])
+            if raw[pos] == t:
+                return raw[pos + 3 : nxt]
+            pos = nxt
+        return None
     for tlv in tlvs:
         if tlv[0] == t:
             return tlv[1]
