@@ -252,6 +252,11 @@ def _seeds() -> tuple[bytes, ...]:
         ProxyHeader.proxy(*unix).to_bytes(),
         ProxyHeader.local().to_bytes(),
         ProxyHeader.local(tlvs=[TLV(0x04, b"pad")]).to_bytes(),
+        # HAProxy's health check with its crc32c option, and a TLV count
+        # around the default cap (64), SSL sub-TLVs included.
+        ProxyHeader.local(tlvs=[TLV(0x03, b"\0\0\0\0")]).to_bytes(),
+        ProxyHeader.proxy(*v4, tlvs=[TLV(0x04, b"")] * 63).to_bytes(crc32c=True),
+        ProxyHeader.proxy(*v4, tlvs=[ssl_tlv(version="v", cn="c")] * 21).to_bytes(),
     ]
     # Control bytes: both versions with the default cap, with 65535, with 240.
     controls = (0x00, 0x08, 0xFC)

@@ -43,6 +43,7 @@ _ntoa = socket.inet_ntoa
 _ntop = socket.inet_ntop
 _AF_INET6 = socket.AF_INET6
 _PROXY = Command.PROXY
+_LOCAL = Command.LOCAL
 _LOCAL_HEADER = ProxyHeader(2, Command.LOCAL, Family.UNSPEC, Transport.UNSPEC, None, None, ())
 #: Family/transport byte -> (Family, Transport, twisted address type).
 _KINDS: dict[int, tuple[Family, Transport, Literal["TCP", "UDP"]]] = {
@@ -127,6 +128,7 @@ def decode_v2(
     (and as HAProxy does), unless C{require_crc32c}: HAProxy's health checks
     carry the CRC32C when its C{crc32c} option is on, so the TLVs after the
     family's address block are then walked and a valid CRC32C is required.
+    Either way a LOCAL header comes back the same: no addresses, no TLVs.
     C{ver_cmd} and C{fam}, bytes 12 and 13, are read from C{data} unless given.
     """
     if ver_cmd < 0:
@@ -140,7 +142,7 @@ def decode_v2(
         source = destination = None
         family = Family.UNSPEC
         transport = Transport.UNSPEC
-        command = Command.LOCAL
+        command = _LOCAL
     else:
         family, transport, kind = _KINDS[fam]
         command = _PROXY
@@ -176,6 +178,8 @@ def decode_v2(
         raise _crc_required()
     else:
         tlvs = ()
+    if command is _LOCAL:
+        return _LOCAL_HEADER
     return _tuple_new(ProxyHeader, (2, command, family, transport, source, destination, tlvs))
 
 

@@ -693,7 +693,7 @@ class CRC32CTests(SynchronousTestCase):
         """
         for required in (False, True):
             header, _ = assert_accepts(self, HAPROXY_LOCAL_CRC, require_crc32c=required)
-            self.assertEqual(header.command, Command.LOCAL)
+            self.assertEqual(header, ProxyHeader.local())
             self.assertTrue(header.uses_real_addresses)
         corrupt = HAPROXY_LOCAL_CRC[:-1] + b"\x00"
         assert_rejects(self, corrupt, Rule.V2_CRC32C_MISMATCH, require_crc32c=True)
