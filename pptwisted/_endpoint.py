@@ -34,6 +34,7 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from ._policy import DEFAULT_TIMEOUT, ProxyProtocolPolicy
+from ._registry import track_listener
 from ._v2 import DEFAULT_MAX_V2_LENGTH
 from ._wrapper import ProxyProtocolStats, ProxyProtocolWrapper
 
@@ -56,6 +57,7 @@ SERVER_OPTIONS: Mapping[str, str] = {
     "proxyVersions": "1, 2 or 1,2 (default)",
     "proxyTimeout": f"seconds to wait for the header (default {DEFAULT_TIMEOUT:g})",
     "proxyMaxV2Length": f"cap on the v2 length field, bytes (default {DEFAULT_MAX_V2_LENGTH})",
+    "proxyName": "the listener's name in metrics (default: the listening address)",
 }
 
 
@@ -92,6 +94,8 @@ def policy_from_options(options: Mapping[str, str]) -> ProxyProtocolPolicy:
                 kwargs["timeout"] = float(value)
             elif name == "proxyMaxV2Length":
                 kwargs["max_v2_length"] = int(value)
+            elif name == "proxyName":
+                kwargs["name"] = value
         except ValueError as e:
             raise ValueError(
                 f"invalid value {value!r} for proxy: option {name!r} ({SERVER_OPTIONS[name]}): {e}"
@@ -167,7 +171,8 @@ class ProxyProtocolServerEndpoint:
         plain, add_tls = _split_tls(self.endpoint)
         factory = add_tls(protocolFactory) if add_tls is not None else protocolFactory
         wrapper = ProxyProtocolWrapper(factory, self.policy, clock=self.clock, stats=self.stats)
-        return plain.listen(wrapper)
+        # Metrics report the port under the policy's name, or its address.
+        return plain.listen(wrapper).addCallback(track_listener, wrapper)
 
 
 def unparse_endpoint(args: tuple[object, ...], kwargs: Mapping[str, object]) -> str:

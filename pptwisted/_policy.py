@@ -67,6 +67,8 @@ class ProxyProtocolPolicy:
     @ivar versions: the header versions accepted.
     @ivar timeout: seconds a connection has to send a complete header.
     @ivar max_v2_length: cap on the v2 length field.
+    @ivar name: the listener's name in metrics (L{pptwisted.metrics}); by
+        default a C{proxy:} endpoint's listening address.
     """
 
     require_header: bool = True
@@ -75,6 +77,7 @@ class ProxyProtocolPolicy:
     versions: frozenset[int] = field(default_factory=lambda: frozenset({1, 2}))
     timeout: float = DEFAULT_TIMEOUT
     max_v2_length: int = DEFAULT_MAX_V2_LENGTH
+    name: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trusted", _networks(self.trusted))
@@ -87,6 +90,8 @@ class ProxyProtocolPolicy:
             raise ValueError(f"timeout must be a positive number of seconds, not {self.timeout!r}")
         if not 0 <= self.max_v2_length <= 0xFFFF:
             raise ValueError(f"max_v2_length must be 0-65535, not {self.max_v2_length!r}")
+        if self.name is not None and not (0 < len(self.name) <= 128 and self.name.isprintable()):
+            raise ValueError(f"name must be 1-128 printable characters, not {self.name!r}")
 
     def is_trusted(self, peer: IAddress) -> bool:
         """May C{peer} (the real socket peer) send a PROXY header?"""
