@@ -325,3 +325,40 @@ class ScrapeTests(TestCase):
         self.assertEqual(got[total.format(strict, "refused")], 1)
         self.assertEqual(got[total.format(strict, "accepted")], 0)
         self.assertNotIn("proxyTrusted", text)
+
+    async def test_whoami_metrics(self) -> None:
+        """C{twist proxy-whoami --metrics ENDPOINT} serves /metrics beside whoami."""
+        from pptwisted._whoami import Options, makeService
+
+        from .interop.harness import free_port
+
+        listen, metrics = free_port(), free_port()
+        options = Options()
+        options.parseOptions(
+            [
+                "--listen",
+                f"proxy:tcp:{listen}:interface=127.0.0.1:proxyName=whoami-test",
+                "--metrics",
+                f"tcp:{metrics}:interface=127.0.0.1",
+            ]
+        )
+        service = makeService(options)
+        service.startService()
+        self.addCleanup(service.stopService)
+        # HTTP: a bare line would leave whoami's silence timer armed for
+        # 0.5 s after the answer (a whoami quirk reported separately).
+        request = V1 + b"GET / HTTP/1.0\r\n\r\n"
+        answer = await deferToThread(_exchange, listen, request)
+        self.assertIn(b"client (getPeer): 192.0.2.7:4321 (TCP)", answer)
+        self.assertEqual(await deferToThread(_exchange, listen, b"HELLO\r\n"), b"")
+        got = samples(await self.scrape(metrics), "whoami-test")
+        total = 'pptwisted_connections_total{{listener="whoami-test",outcome="{}"}}'
+        self.assertEqual(got[total.format("accepted")], 1)
+        self.assertEqual(got[total.format("rejected")], 1)
+
+    def test_whoami_without_metrics(self) -> None:
+        from pptwisted._whoami import Options
+
+        options = Options()
+        options.parseOptions([])
+        self.assertIsNone(options["metrics"])
