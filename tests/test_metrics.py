@@ -52,6 +52,14 @@ def samples(text: str, listener: str) -> dict[str, float]:
     return found
 
 
+def two_ports() -> tuple[int, int]:
+    """Two distinct TCP ports free on 127.0.0.1 right now (both held while picked)."""
+    with socket.socket() as a, socket.socket() as b:
+        a.bind(("127.0.0.1", 0))
+        b.bind(("127.0.0.1", 0))
+        return a.getsockname()[1], b.getsockname()[1]
+
+
 class StatsTests(SynchronousTestCase):
     def test_histogram_buckets(self) -> None:
         """A delay goes in the first bucket whose bound is >= it (Prometheus' le)."""
@@ -330,9 +338,7 @@ class ScrapeTests(TestCase):
         """C{twist proxy-whoami --metrics ENDPOINT} serves /metrics beside whoami."""
         from pptwisted._whoami import Options, makeService
 
-        from .interop.harness import free_port
-
-        listen, metrics = free_port(), free_port()
+        listen, metrics = two_ports()
         options = Options()
         options.parseOptions(
             [
@@ -362,3 +368,51 @@ class ScrapeTests(TestCase):
         options = Options()
         options.parseOptions([])
         self.assertIsNone(options["metrics"])
+
+
+class ReadmeExampleTests(TestCase):
+    """The README's twisted.web application serving the metrics runs as written."""
+
+    timeout = 60
+
+    async def test_readme_web_app(self) -> None:
+        import re
+        import time
+
+        from .interop.harness import REPO
+
+        readme = (REPO / "README.md").read_text()
+        blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
+        (code,) = [b for b in blocks if "MetricsResource()" in b]
+        app, metrics = two_ports()
+        code = code.replace('"proxy:tcp:8080:', f'"proxy:tcp:{app}:interface=127.0.0.1:')
+        code = code.replace(
+            '"tcp:9100:interface=127.0.0.1"', f'"tcp:{metrics}:interface=127.0.0.1"'
+        )
+        self.assertIn(str(app), code)
+        self.assertIn(str(metrics), code)
+        process = subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=REPO,  # File("."): the repository
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.addCleanup(process.wait, 10)
+        self.addCleanup(process.kill)
+
+        def request_when_up(port: int, data: bytes) -> bytes:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    return _exchange(port, data)
+                except OSError:
+                    if time.monotonic() > deadline or process.poll() is not None:
+                        raise
+                    time.sleep(0.1)
+
+        page = await deferToThread(request_when_up, app, V1 + b"GET /LICENSE HTTP/1.0\r\n\r\n")
+        self.assertTrue(page.endswith((REPO / "LICENSE").read_bytes()), page[:200])
+        scrape = b"GET /metrics HTTP/1.0\r\n\r\n"
+        text = (await deferToThread(request_when_up, metrics, scrape)).decode()
+        got = samples(text, "www")
+        self.assertEqual(got['pptwisted_connections_total{listener="www",outcome="accepted"}'], 1)
