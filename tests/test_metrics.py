@@ -234,13 +234,14 @@ class RegistryTests(SynchronousTestCase):
         """A dropped wrapper leaves the registry (no leak)."""
         from pptwisted import _registry
 
-        before = len(_registry._tracked)
         wrapper = _wrapper()
         track(wrapper, "weak-test")
-        self.assertEqual(len(_registry._tracked), before + 1)
+        entry = _registry._tracked[id(wrapper)]
+        self.assertIs(entry[0](), wrapper)
         del wrapper
         gc.collect()
-        self.assertEqual(len(_registry._tracked), before)
+        self.assertIsNone(entry[0]())
+        self.assertNotIn(entry, list(_registry._tracked.values()))
 
     def test_needs_a_name(self) -> None:
         self.assertRaises(ValueError, track, _wrapper())
