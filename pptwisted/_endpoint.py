@@ -34,6 +34,7 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from ._policy import DEFAULT_TIMEOUT, ProxyProtocolPolicy
+from ._registry import track_listener
 from ._tlv import DEFAULT_MAX_TLVS
 from ._v2 import DEFAULT_MAX_V2_LENGTH
 from ._wrapper import ProxyProtocolStats, ProxyProtocolWrapper
@@ -59,6 +60,7 @@ SERVER_OPTIONS: Mapping[str, str] = {
     "proxyMaxV2Length": f"cap on the v2 length field, bytes (default {DEFAULT_MAX_V2_LENGTH})",
     "proxyMaxTLVs": f"cap on the TLV records of a v2 header (default {DEFAULT_MAX_TLVS})",
     "proxyRequireCrc32c": "yes or no (default no): reject v2 headers without a CRC32C TLV",
+    "proxyName": "the listener's name in metrics (default: the listening address)",
 }
 
 
@@ -101,6 +103,8 @@ def policy_from_options(options: Mapping[str, str]) -> ProxyProtocolPolicy:
                 if value not in ("yes", "no"):
                     raise ValueError("must be 'yes' or 'no'")
                 kwargs["require_crc32c"] = value == "yes"
+            elif name == "proxyName":
+                kwargs["name"] = value
         except ValueError as e:
             raise ValueError(
                 f"invalid value {value!r} for proxy: option {name!r} ({SERVER_OPTIONS[name]}): {e}"
@@ -176,7 +180,8 @@ class ProxyProtocolServerEndpoint:
         plain, add_tls = _split_tls(self.endpoint)
         factory = add_tls(protocolFactory) if add_tls is not None else protocolFactory
         wrapper = ProxyProtocolWrapper(factory, self.policy, clock=self.clock, stats=self.stats)
-        return plain.listen(wrapper)
+        # Metrics report the port under the policy's name, or its address.
+        return plain.listen(wrapper).addCallback(track_listener, wrapper)
 
 
 def unparse_endpoint(args: tuple[object, ...], kwargs: Mapping[str, object]) -> str:

@@ -72,6 +72,8 @@ class ProxyProtocolPolicy:
         sub-TLVs included (default 64).
     @ivar require_crc32c: reject v2 headers without a valid CRC32C TLV,
         LOCAL health checks included (HAProxy sends it on those too).
+    @ivar name: the listener's name in metrics (L{pptwisted.metrics}); by
+        default a C{proxy:} endpoint's listening address.
     """
 
     require_header: bool = True
@@ -82,6 +84,7 @@ class ProxyProtocolPolicy:
     max_v2_length: int = DEFAULT_MAX_V2_LENGTH
     max_tlvs: int = DEFAULT_MAX_TLVS
     require_crc32c: bool = False
+    name: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trusted", _networks(self.trusted))
@@ -96,6 +99,8 @@ class ProxyProtocolPolicy:
             raise ValueError(f"max_v2_length must be 0-65535, not {self.max_v2_length!r}")
         if not 0 <= self.max_tlvs <= 0xFFFF:
             raise ValueError(f"max_tlvs must be 0-65535, not {self.max_tlvs!r}")
+        if self.name is not None and not (0 < len(self.name) <= 128 and self.name.isprintable()):
+            raise ValueError(f"name must be 1-128 printable characters, not {self.name!r}")
 
     def is_trusted(self, peer: IAddress) -> bool:
         """May C{peer} (the real socket peer) send a PROXY header?"""

@@ -4,6 +4,11 @@ a target, starting the outgoing connection with a PROXY header that
 describes the original client (spec section 2: the sender writes the header
 first; a relay listening on C{proxy:} passes on the header it received).
 
+The TLVs of a received header are passed on, filtered and rewritten by the
+relay's rules (L{TLVRules}); the header sent is a fresh one (spec section
+4.1: each proxy in a chain sends its own header), so a CRC32C is computed
+anew over it.
+
 Both directions are flow-controlled (each transport is the producer of the
 other's writes, so a slow reader pauses the fast writer instead of growing a
 buffer) and half-close aware (an end-of-file from one side becomes a
@@ -13,6 +18,7 @@ write-shutdown towards the other).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from twisted.application import strports
 from twisted.application.service import IService
@@ -32,11 +38,78 @@ from zope.interface import implementer
 
 from ._cli import parse_tlv
 from ._client import ProxyProtocolClientEndpoint, header_for_connection
-from ._tlv import TLV
+from ._header import ProxyHeader
+from ._tlv import TLV, TLVType
+from ._wrapper import get_proxy_header
 
-__all__ = ["Options", "RelayFactory", "makeService"]
+__all__ = ["Options", "RelayFactory", "TLVRules", "makeService", "parse_tlv_type"]
 
 _log = Logger(namespace="pptwisted.relay")
+
+
+#: TLV type names on the command line: the top-level L{TLVType}s, lower case.
+TLV_TYPE_NAMES = {t.name.lower(): int(t) for t in TLVType if not t.name.startswith("SSL_")}
+
+
+def parse_tlv_type(text: str) -> int:
+    """A TLV type: a number (C{0xEA}, C{234}) or a name (C{authority}, C{aws}...)."""
+    key = text.strip().lower().replace("-", "_")
+    if key in TLV_TYPE_NAMES:
+        return TLV_TYPE_NAMES[key]
+    try:
+        number = int(key, 0)
+    except ValueError:
+        names = ", ".join(sorted(TLV_TYPE_NAMES))
+        raise ValueError(f"{text!r}: a TLV type is a number (0xNN) or one of {names}") from None
+    if not 0 <= number <= 0xFF:
+        raise ValueError(f"{text!r}: a TLV type is 0-255")
+    return number
+
+
+@dataclass(frozen=True)
+class TLVRules:
+    """
+    What a relay does with the TLVs it would pass on (those of the header it
+    received, and its own TLS facts when it terminates TLS).
+
+    @ivar keep: pass only these types (C{None}: every type).
+    @ivar drop: pass every type but these.
+    @ivar replace: records sent instead of every record of their type (or
+        added when there is none).
+    @ivar crc32c: always send a CRC32C. Without it, a CRC32C is sent when
+        the received header had one and the rules pass its type: either way
+        it is computed over the header sent.
+    """
+
+    keep: frozenset[int] | None = None
+    drop: frozenset[int] = frozenset()
+    replace: tuple[TLV, ...] = ()
+    crc32c: bool = False
+
+    def __post_init__(self) -> None:
+        if self.keep is not None and self.drop:
+            raise ValueError("give types to keep or types to drop, not both")
+        if any(t.type == TLVType.CRC32C for t in self.replace):
+            raise ValueError("a CRC32C is computed, not set: use --crc32c")
+
+    def passes(self, t: int) -> bool:
+        """Does a record of type C{t} pass the keep/drop rules?"""
+        return (self.keep is None or t in self.keep) and t not in self.drop
+
+    def apply(self, header: ProxyHeader, received: ProxyHeader | None) -> tuple[ProxyHeader, bool]:
+        """
+        C{header} (built to describe the connection, with the received
+        header's TLVs less its CRC32C) with the rules applied, and whether to
+        add a CRC32C.
+        """
+        if header.version == 1:
+            return header, False
+        replaced = {t.type for t in self.replace}
+        tlvs = [t for t in header.tlvs if self.passes(t.type) and t.type not in replaced]
+        tlvs.extend(self.replace)
+        had_crc = received is not None and any(t.type == TLVType.CRC32C for t in received.tlvs)
+        crc = self.crc32c or (had_crc and self.passes(TLVType.CRC32C))
+        return header._replace(tlvs=tuple(tlvs)), crc
 
 
 class _Half:
@@ -131,12 +204,12 @@ class RelayServerProtocol(_Side):
         # Read nothing more until the target is connected (bytes already in
         # flight are kept in _pending).
         self.transport.pauseProducing()  # type: ignore[attr-defined]
-        header = header_for_connection(
-            self.transport, version=self.factory.version, tlvs=self.factory.tlvs
-        )
-        endpoint = ProxyProtocolClientEndpoint(
-            self.factory.target, header, crc32c=self.factory.crc32c
-        )
+        factory = self.factory
+        header = header_for_connection(self.transport, version=factory.version)
+        header, crc = factory.rules.apply(header, get_proxy_header(self.transport))
+        if factory.tlvs:
+            header = header._replace(tlvs=(*header.tlvs, *factory.tlvs))
+        endpoint = ProxyProtocolClientEndpoint(factory.target, header, crc32c=crc)
         outgoing = _OutgoingSide()
         outgoing.relay = self
         d = endpoint.connect(Factory.forProtocol(lambda: outgoing))
@@ -185,7 +258,8 @@ class RelayServerProtocol(_Side):
 class RelayFactory(Factory):
     """
     Relays each connection to C{target}, with a PROXY header of C{version}
-    carrying the client's addresses, its TLS details and C{tlvs}.
+    carrying the client's addresses, its TLS details, the TLVs of a received
+    header as C{rules} (L{TLVRules}) have them, and C{tlvs} added.
     """
 
     protocol = RelayServerProtocol  # type: ignore[assignment]
@@ -197,26 +271,38 @@ class RelayFactory(Factory):
         version: int = 2,
         tlvs: Sequence[TLV] = (),
         crc32c: bool = False,
+        rules: TLVRules | None = None,
     ) -> None:
         if version not in (1, 2):
             raise ValueError("version must be 1 or 2")
-        if version == 1 and (tlvs or crc32c):
+        if rules is None:
+            rules = TLVRules(crc32c=crc32c)
+        elif crc32c:
+            rules = TLVRules(rules.keep, rules.drop, rules.replace, crc32c=True)
+        if version == 1 and (tlvs or rules != TLVRules()):
             raise ValueError("TLVs and CRC32C need a v2 header")
         self.target = target
         self.version = version
         self.tlvs = tuple(tlvs)
-        self.crc32c = crc32c
+        self.crc32c = rules.crc32c
+        self.rules = rules
 
 
 class Options(usage.Options):
     """Options of C{twist proxy-relay}."""
 
-    synopsis = "--listen ENDPOINT --connect ENDPOINT [--version 1|2] [--tlv TYPE=VALUE]..."
+    synopsis = (
+        "--listen ENDPOINT --connect ENDPOINT [--version 1|2] [--tlv TYPE=VALUE]..."
+        " [--keep-tlv TYPE]... [--drop-tlv TYPE]... [--set-tlv TYPE=VALUE]... [--crc32c]"
+    )
     longdesc = (
         "Forward every accepted connection to --connect, starting it with a PROXY"
         " header describing the client. Listen on proxy:... to pass on a header"
-        " received from a load balancer. --tlv adds a TLV (v2): TYPE is a number"
-        " (0xE1) or alpn/authority/unique_id/netns/noop, VALUE text or hex:..."
+        " received from a load balancer, with its TLVs (--keep-tlv/--drop-tlv filter"
+        " them, --set-tlv replaces them; a CRC32C is computed afresh). --tlv adds a"
+        " TLV (v2): TYPE is a number (0xE1) or a name (alpn, authority, unique_id,"
+        " netns, noop; for --keep/--drop/--set also ssl, crc32c, aws, azure, gcp),"
+        " VALUE text or hex:..."
     )
     optParameters = [
         ["listen", "l", None, "Endpoint to listen on, e.g. tcp:9000 or proxy:tcp:9000."],
@@ -228,6 +314,9 @@ class Options(usage.Options):
         super().__init__()  # type: ignore[no-untyped-call]
         self["tlv"] = []
         self["version"] = "2"
+        self["keep-tlv"] = []
+        self["drop-tlv"] = []
+        self["set-tlv"] = []
 
     def opt_version(self, value: str) -> None:  # type: ignore[override]
         """PROXY header version, 1 or 2 (default 2)."""
@@ -242,14 +331,53 @@ class Options(usage.Options):
         except ValueError as e:
             raise usage.UsageError(str(e)) from None
 
+    def opt_keep_tlv(self, value: str) -> None:
+        """Pass on only received TLVs of this TYPE (repeatable)."""
+        self["keep-tlv"].append(self._type(value))
+
+    def opt_drop_tlv(self, value: str) -> None:
+        """Do not pass on received TLVs of this TYPE (repeatable)."""
+        self["drop-tlv"].append(self._type(value))
+
+    def opt_set_tlv(self, value: str) -> None:
+        """Send TYPE=VALUE instead of any received TLV of TYPE (repeatable)."""
+        name, sep, rest = value.partition("=")
+        if not sep:
+            raise usage.UsageError(f"--set-tlv {value!r}: expected TYPE=VALUE")
+        try:
+            self["set-tlv"].append(parse_tlv(f"{parse_tlv_type(name)}={rest}"))
+        except ValueError as e:
+            raise usage.UsageError(f"--set-tlv {e}") from None
+
+    @staticmethod
+    def _type(value: str) -> int:
+        try:
+            return parse_tlv_type(value)
+        except ValueError as e:
+            raise usage.UsageError(str(e)) from None
+
     def postOptions(self) -> None:
         if not self["listen"] or not self["connect"]:
             raise usage.UsageError("both --listen and --connect are required")
         if self["version"] not in ("1", "2"):
             raise usage.UsageError("--version must be 1 or 2")
         self["version"] = int(self["version"])
-        if self["version"] == 1 and (self["tlv"] or self["crc32c"]):
-            raise usage.UsageError("--tlv and --crc32c need --version 2")
+        tlv_options = ("tlv", "keep-tlv", "drop-tlv", "set-tlv")
+        if self["version"] == 1 and (any(self[o] for o in tlv_options) or self["crc32c"]):
+            raise usage.UsageError(
+                "--tlv, --keep-tlv, --drop-tlv, --set-tlv and --crc32c need --version 2"
+            )
+        if self["keep-tlv"] and self["drop-tlv"]:
+            raise usage.UsageError("give --keep-tlv or --drop-tlv, not both")
+        try:
+            self["rules"] = TLVRules(
+                keep=frozenset(self["keep-tlv"]) if self["keep-tlv"] else None,
+                drop=frozenset(self["drop-tlv"]),
+                replace=tuple(self["set-tlv"]),
+                crc32c=self["crc32c"],
+            )
+        except ValueError as e:
+            raise usage.UsageError(str(e)) from None
 
 
 def makeService(options: Options) -> IService:
@@ -260,7 +388,7 @@ def makeService(options: Options) -> IService:
         reactor, options["connect"]
     )
     factory = RelayFactory(
-        target, version=options["version"], tlvs=options["tlv"], crc32c=options["crc32c"]
+        target, version=options["version"], tlvs=options["tlv"], rules=options["rules"]
     )
     service: IService = strports.service(options["listen"], factory)
     return service

@@ -271,6 +271,13 @@ class TLVs(Sequence[TLV]):
     def __getitem__(self, index: int | slice) -> TLV | tuple[TLV, ...]:
         return tuple(self)[index]
 
+    def __add__(self, other: Iterable[TLV]) -> tuple[TLV, ...]:
+        """As for a tuple of records: C{header.tlvs + (tlv,)} is a tuple."""
+        return (*self, *other)
+
+    def __radd__(self, other: Iterable[TLV]) -> tuple[TLV, ...]:
+        return (*other, *self)
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, TLVs):
             return self._raw == other._raw

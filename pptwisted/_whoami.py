@@ -133,10 +133,30 @@ class Options(usage.Options):
     )
     optParameters = [
         ["listen", "l", DEFAULT_LISTEN, "Endpoint to listen on (default: " + DEFAULT_LISTEN + ")."],
+        ["metrics", None, None, "Also serve Prometheus metrics at /metrics on this endpoint."],
     ]
 
 
 def makeService(options: Options) -> IService:
-    """The whoami server on C{options["listen"]}."""
+    """The whoami server on C{options["listen"]}, and its metrics on C{--metrics}."""
     service: IService = strports.service(options["listen"], WhoamiFactory())
+    if options["metrics"]:
+        service = _with_metrics(service, options["metrics"])
     return service
+
+
+def _with_metrics(whoami: IService, endpoint: str) -> IService:
+    """C{whoami} beside a web server of the metrics of every C{proxy:} listener."""
+    from twisted.application.service import MultiService
+    from twisted.web.resource import Resource
+    from twisted.web.server import Site
+
+    from .metrics import metrics_resource
+
+    root = Resource()  # type: ignore[no-untyped-call]
+    root.putChild(b"metrics", metrics_resource())
+    site = Site(root)  # type: ignore[no-untyped-call]
+    both = MultiService()  # type: ignore[no-untyped-call]
+    for service in (whoami, strports.service(endpoint, site)):
+        service.setServiceParent(both)  # type: ignore[no-untyped-call]
+    return both

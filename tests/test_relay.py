@@ -22,12 +22,15 @@ from twisted.internet.defer import inlineCallbacks
 from twisted.internet.endpoints import TCP4ClientEndpoint, serverFromString
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.task import deferLater
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface import implementer
 
-from pptwisted import get_proxy_header
-from pptwisted._relay import Options, RelayFactory
+from pptwisted import TLV, ProxyHeader, get_proxy_header
+from pptwisted._relay import Options, RelayFactory, TLVRules, parse_tlv_type
+
+from .helpers import inet4, seal_crc32c, tlv, v2
 
 REPO = Path(__file__).resolve().parent.parent
 MiB = 1024 * 1024
@@ -242,3 +245,132 @@ class OptionsTests(SynchronousTestCase):
             ["--listen", "tcp:1", "--connect", "tcp:host=h:port=1", "--tlv", "nonsense"],
         ):
             self.assertRaises(usage.UsageError, Options().parseOptions, argv)
+
+    def test_tlv_options(self) -> None:
+        options = Options()
+        options.parseOptions(
+            [
+                *("--listen", "proxy:tcp:9000", "--connect", "tcp:host=h:port=1"),
+                *("--drop-tlv", "unique_id", "--drop-tlv", "0xE5", "--drop-tlv", "AWS"),
+                *("--set-tlv", "authority=relay.example", "--set-tlv", "0xE1=hex:00ff"),
+            ]
+        )
+        rules = options["rules"]
+        self.assertEqual(rules.drop, {0x05, 0xE5, 0xEA})
+        self.assertIsNone(rules.keep)
+        self.assertEqual(rules.replace, (TLV(0x02, b"relay.example"), TLV(0xE1, b"\x00\xff")))
+        options = Options()
+        options.parseOptions(
+            ["--listen", "tcp:1", "--connect", "tcp:host=h:port=1", "--keep-tlv", "ssl"]
+        )
+        self.assertEqual(options["rules"].keep, {0x20})
+
+    def test_tlv_option_errors(self) -> None:
+        base = ["--listen", "tcp:1", "--connect", "tcp:host=h:port=1"]
+        for extra in (
+            ["--keep-tlv", "authority", "--drop-tlv", "alpn"],
+            ["--set-tlv", "crc32c=hex:00000000"],
+            ["--set-tlv", "authority"],
+            ["--keep-tlv", "nonsense"],
+            ["--drop-tlv", "256"],
+            ["--drop-tlv", "ssl_version"],
+            ["--version", "1", "--drop-tlv", "authority"],
+        ):
+            self.assertRaises(usage.UsageError, Options().parseOptions, base + extra)
+
+    def test_tlv_type_names(self) -> None:
+        self.assertEqual(parse_tlv_type("0xEA"), 0xEA)
+        self.assertEqual(parse_tlv_type("234"), 0xEA)
+        self.assertEqual(parse_tlv_type("aws"), 0xEA)
+        self.assertEqual(parse_tlv_type("Unique-ID"), 0x05)
+        self.assertEqual(parse_tlv_type("crc32c"), 0x03)
+
+
+CLIENT = IPv4Address("TCP", "192.0.2.7", 4321)
+DEST = IPv4Address("TCP", "198.51.100.1", 443)
+#: The header the relay receives: AUTHORITY, UNIQUE_ID, a custom 0xE5, CRC32C.
+RECEIVED = ProxyHeader.proxy(
+    CLIENT, DEST, tlvs=[TLV(0x02, b"example.com"), TLV(0x05, b"req-1"), TLV(0xE5, b"x")]
+).to_bytes(crc32c=True)
+ADDRESSES = inet4("192.0.2.7", "198.51.100.1", 4321, 443)
+
+
+def sealed(*records: bytes) -> bytes:
+    """A v2 PROXY TCP4 header of the client with C{records} then a CRC32C, sealed."""
+    header = v2(0x21, 0x11, ADDRESSES + b"".join(records) + tlv(0x03, b"\0\0\0\0"))
+    return seal_crc32c(header, len(header) - 4)
+
+
+class Capture(Protocol):
+    """Records the raw bytes the target receives."""
+
+    def connectionMade(self) -> None:
+        self.factory.received.append(b"")  # type: ignore[attr-defined]
+
+    def dataReceived(self, data: bytes) -> None:
+        self.factory.received[-1] += data  # type: ignore[attr-defined]
+
+
+def send(port: int, data: bytes) -> None:
+    """Blocking: connect, send C{data}, wait for the relay to close."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        while sock.recv(4096):
+            pass
+
+
+class TLVPassThroughTests(TestCase):
+    """
+    A relay on C{proxy:} passes the received TLVs on as its rules say, in a
+    fresh header (spec 4.1) whose CRC32C covers what it sends (spec 2.2.3):
+    the exact bytes the target receives.
+    """
+
+    timeout = 60
+
+    async def relayed(self, received: bytes, **kwargs: Any) -> bytes:
+        """The header bytes the target gets when a client sends C{received}."""
+        target = Factory.forProtocol(Capture)
+        target.received = []  # type: ignore[attr-defined]
+        target_port = await serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(target)
+        self.addCleanup(target_port.stopListening)
+        relay = RelayFactory(
+            TCP4ClientEndpoint(reactor, "127.0.0.1", target_port.getHost().port), **kwargs
+        )
+        relay_port = await serverFromString(reactor, "proxy:tcp:0:interface=127.0.0.1").listen(
+            relay
+        )
+        self.addCleanup(relay_port.stopListening)
+        await threads.deferToThread(send, relay_port.getHost().port, received + b"ping")
+        for _ in range(200):
+            got = target.received  # type: ignore[attr-defined]
+            if got and got[0].endswith(b"ping"):
+                return bytes(got[0][:-4])
+            await deferLater(reactor, 0.02, lambda: None)
+        self.fail(f"the target got {target.received!r}")  # type: ignore[attr-defined]
+
+    async def test_passed_on_with_fresh_crc32c(self) -> None:
+        header = await self.relayed(RECEIVED)
+        expected = sealed(tlv(0x02, b"example.com"), tlv(0x05, b"req-1"), tlv(0xE5, b"x"))
+        self.assertEqual(header, expected)
+
+    async def test_drop_and_set(self) -> None:
+        rules = TLVRules(drop=frozenset({0x05}), replace=(TLV(0x02, b"relay.example"),))
+        header = await self.relayed(RECEIVED, rules=rules)
+        self.assertEqual(header, sealed(tlv(0xE5, b"x"), tlv(0x02, b"relay.example")))
+
+    async def test_keep(self) -> None:
+        """Only the kept types pass: without crc32c among them, no CRC32C is sent."""
+        header = await self.relayed(RECEIVED, rules=TLVRules(keep=frozenset({0x02, 0xE5})))
+        body = ADDRESSES + tlv(0x02, b"example.com") + tlv(0xE5, b"x")
+        self.assertEqual(header, v2(0x21, 0x11, body))
+
+    async def test_no_crc32c_received(self) -> None:
+        plain = ProxyHeader.proxy(CLIENT, DEST, tlvs=[TLV(0x02, b"example.com")]).to_bytes()
+        header = await self.relayed(plain)
+        self.assertEqual(header, v2(0x21, 0x11, ADDRESSES + tlv(0x02, b"example.com")))
+        header = await self.relayed(plain, crc32c=True, tlvs=[TLV(0xE1, b"added")])
+        expected = sealed(tlv(0x02, b"example.com"), tlv(0xE1, b"added"))
+        # --tlv records come after the passed ones; the CRC32C is last.
+        self.assertEqual(header, expected)

@@ -639,6 +639,10 @@ class HeldMemoryTests(SynchronousTestCase):
         self.assertEqual(pickle.loads(pickle.dumps(header)), header)
         self.assertEqual(header, ProxyHeader.proxy(*_addresses(header), tlvs=records))
         self.assertEqual(TLVs.of(records), tlvs)
+        # Concatenation gives tuples, as it did when parsed TLVs were tuples.
+        extra = (TLV(0x04, b"x"),)
+        self.assertEqual(tlvs + extra, records + extra)
+        self.assertEqual(extra + tlvs, extra + records)
 
 
 def _addresses(header: ProxyHeader) -> tuple[IPv4Address, IPv4Address]:
