@@ -244,7 +244,14 @@ class HAProxy(Managed):
         """C{show stat} for each server: C{status} (UP, DOWN...), C{check_status}..."""
         text = self.command("show stat").lstrip("# ")
         rows = csv.DictReader(io.StringIO(text))
-        return {row["svname"]: row for row in rows if row["svname"] not in ("FRONTEND", "BACKEND")}
+        servers = {}
+        for row in rows:
+            if row["svname"] in ("FRONTEND", "BACKEND"):
+                continue
+            # "* L7OK": a check is running now; what follows is the last result.
+            row["check_status"] = row.get("check_status", "").removeprefix("* ")
+            servers[row["svname"]] = row
+        return servers
 
 
 def haproxy_global(directory: Path) -> str:
