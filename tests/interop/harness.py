@@ -51,7 +51,14 @@ STOP_TIMEOUT = 5.0
 #: Debian installs daemons in /usr/sbin, which a non-root PATH may lack.
 _SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 #: Which Debian package provides each binary the tests run.
-_PACKAGES = {"haproxy": "haproxy", "nginx": "nginx", "curl": "curl", "openssl": "openssl"}
+_PACKAGES = {
+    "haproxy": "haproxy",
+    "nginx": "nginx",
+    "curl": "curl",
+    "openssl": "openssl",
+    "dnsdist": "dnsdist",
+    "dig": "bind9-dnsutils",
+}
 
 
 def interop_required() -> bool:
@@ -320,6 +327,28 @@ def start_nginx(body: str, listening: list[tuple[str, int]], directory: Path) ->
     return managed
 
 
+def start_dnsdist(config: str, listening: list[tuple[str, int]], directory: Path) -> Managed:
+    """
+    Write a dnsdist config to C{directory}, check it with C{--check-config},
+    run dnsdist supervised (no console, no syslog; carbon and the web server
+    are off unless configured) and wait until each (host, port) of
+    C{listening} accepts TCP connections (dnsdist binds UDP first).
+    """
+    dnsdist = require_binary("dnsdist")
+    path = directory / "dnsdist.conf"
+    path.write_text(config)
+    check = subprocess.run(
+        [dnsdist, "--check-config", "-C", str(path)], capture_output=True, text=True, timeout=30
+    )
+    if check.returncode != 0:
+        raise RuntimeError(f"dnsdist rejects the config:\n{check.stdout}{check.stderr}\n{config}")
+    managed = Managed(
+        [dnsdist, "--supervised", "--disable-syslog", "-C", str(path)], directory, "dnsdist"
+    )
+    managed.wait_for(listening)
+    return managed
+
+
 class InteropTestCase(TestCase):
     """
     A trial test case (global reactor) with a temporary directory, Twisted
@@ -363,6 +392,17 @@ class InteropTestCase(TestCase):
         directory = self.make_directory()
         body = render(template, values)
         managed: Managed = await deferToThread(start_nginx, body, listening, directory)
+        self.addCleanup(deferToThread, managed.stop)
+        return managed
+
+    async def dnsdist(
+        self, template: str, listening: list[tuple[str, int]], **values: object
+    ) -> Managed:
+        """Run dnsdist with the example C{template} filled in with C{values}."""
+        require_binary("dnsdist")
+        directory = self.make_directory()
+        config = render(template, values)
+        managed: Managed = await deferToThread(start_dnsdist, config, listening, directory)
         self.addCleanup(deferToThread, managed.stop)
         return managed
 
