@@ -372,14 +372,6 @@ class FlowTableTests(SynchronousTestCase):
         self.assertEqual(wrapper.flow_count, 0)
         self.assertEqual(len(clock.getDelayedCalls()), 1)
 
-    def test_header_for(self) -> None:
-        wrapper, app, _port, _clock = make()
-        wrapper.datagramReceived(HEADER_A + b"a", PROXY_SOCKET)
-        assert app.transport is not None
-        header = app.transport.header_for(CLIENT_A)  # type: ignore[attr-defined]
-        self.assertEqual(header.source, IPv4Address("UDP", *CLIENT_A))
-        self.assertIsNone(wrapper.header_for(CLIENT_B))
-
     def test_large_table(self) -> None:
         """100 000 clients through one socket, the table bounded at 50 000."""
         wrapper, _app, _port, _clock = make(max_flows=50_000)
