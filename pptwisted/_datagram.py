@@ -151,6 +151,16 @@ class ProxyDatagramTransport:
         no such flow.
         """
         wrapper = self._wrapper
+        if wrapper._every_mode and type(addr) is tuple and len(addr) == 2:
+            # The common case, inlined: a reply to the address delivered.
+            try:
+                flow = wrapper._flows.get(addr)
+            except TypeError:  # an unhashable address
+                flow = None
+            if flow is not None and wrapper._seconds() - flow[1] <= wrapper.flow_timeout:
+                wrapper.stats.replies += 1
+                assert wrapper.transport is not None
+                return wrapper.transport.write(datagram, flow[0])
         proxy = wrapper.route(addr)
         if proxy is None:
             wrapper.stats.replies_dropped += 1
@@ -295,6 +305,7 @@ class ProxyProtocolDatagramWrapper(DatagramProtocol):
         self.protocol = protocol
         self.policy = policy
         self.header_on: HeaderOn = header_on
+        self._every_mode = header_on == "every"
         self.max_flows = max_flows
         self.flow_timeout = flow_timeout
         self.clock: IReactorTime = clock
@@ -337,11 +348,42 @@ class ProxyProtocolDatagramWrapper(DatagramProtocol):
             if self._trust_cache is not None and not self._trusted(addr[0]):
                 self._untrusted(datagram, addr)
                 return
-            if self.header_on == "every":
-                self._every(datagram, addr)
-            else:
+            if not self._every_mode:
                 self._first(datagram, addr)
+                return
+            # header_on="every", inlined: this is the hot path.
+            try:
+                header, payload = parse_header(
+                    datagram, versions=_V2_ONLY, max_v2_length=self._max_v2_length
+                )
+            except ProxyProtocolError as e:
+                self._bad_header(e, datagram, addr)
+                return
+            source = header.source
+            if source is None:
+                self._deliver_real(payload, addr, header)
+                return
+            if header.transport != _DGRAM or header.family == _UNIX:
+                self._wrong_transport(header, datagram, addr)
+                return
+            client = (source.host, source.port)  # type: ignore[union-attr]
+            flows = self._flows
+            if client in flows:
+                flows.move_to_end(client)
+            elif len(flows) >= self.max_flows:
+                flows.popitem(last=False)
+                self.stats.flows_evicted += 1
+            flows[client] = (addr, self._seconds(), None)
+            self.stats.delivered += 1
+            inner = self._inner
+            inner.proxy_header = header
+            inner._real_peer = addr
+            self.protocol.datagramReceived(payload, client)
+            inner.proxy_header = None
+            inner._real_peer = None
         except Exception:
+            self._inner.proxy_header = None
+            self._inner._real_peer = None
             self.stats.dropped["error"] += 1
             _log.failure(
                 "{protocol} raised while handling a datagram from {peer}",
@@ -350,32 +392,6 @@ class ProxyProtocolDatagramWrapper(DatagramProtocol):
             )
 
     # -- the two framings -------------------------------------------------------
-
-    def _every(self, datagram: bytes, addr: HostPort) -> None:
-        try:
-            header, payload = parse_header(
-                datagram, versions=_V2_ONLY, max_v2_length=self._max_v2_length
-            )
-        except ProxyProtocolError as e:
-            self._bad_header(e, datagram, addr)
-            return
-        source = header.source
-        if source is None:
-            self._deliver_real(payload, addr, header)
-            return
-        if header.transport != _DGRAM or header.family == _UNIX:
-            self._wrong_transport(header, datagram, addr)
-            return
-        client = (source.host, source.port)  # type: ignore[union-attr]
-        flows = self._flows
-        if client in flows:
-            flows.move_to_end(client)
-        elif len(flows) >= self.max_flows:
-            flows.popitem(last=False)
-            self.stats.flows_evicted += 1
-        flows[client] = (addr, self._seconds(), None)
-        self.stats.delivered += 1
-        self._deliver(payload, client, addr, header)
 
     def _first(self, datagram: bytes, addr: HostPort) -> None:
         flows = self._flows
