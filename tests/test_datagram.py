@@ -31,6 +31,8 @@ from pptwisted import (
 )
 from pptwisted._datagram import datagram_header
 
+from .interop.harness import run_as_deferred
+
 SIG = bytes.fromhex("0d0a0d0a000d0a515549540a")
 #: What dnsdist sends in front of a query: v2 PROXY, INET DGRAM, 12 bytes of
 #: addresses: client 192.0.2.10:40000 to the frontend 198.51.100.1:53.
@@ -542,6 +544,7 @@ class SenderTests(SynchronousTestCase):
 class RealSocketTests(TestCase):
     """The wrapper on a real UDP port of the reactor, a client socket in a thread."""
 
+    @run_as_deferred
     async def test_round_trip(self) -> None:
         app = Recorder(reply=b"seen:")
         wrapper = ProxyProtocolDatagramWrapper(app)

@@ -15,6 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from pptwisted import ProxyProtocolDatagramWrapper
 from pptwisted._whoami import Options, WhoamiDatagram, makeService
 
+from .interop.harness import run_as_deferred
 from .test_datagram import CLIENT_A, HEADER_A, LOCAL, PROXY_SOCKET, FakePort
 
 
@@ -82,6 +83,7 @@ class ReportTests(SynchronousTestCase):
 
 
 class ServiceTests(TestCase):
+    @run_as_deferred
     async def test_udp_beside_tcp(self) -> None:
         """makeService with --udp listens on both; a datagram gets its report."""
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:

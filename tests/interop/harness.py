@@ -15,6 +15,7 @@ reactor keeps serving the Twisted side meanwhile.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import os
 import shutil
@@ -22,13 +23,13 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from string import Template
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory
 from twisted.internet.task import deferLater
@@ -422,6 +423,22 @@ class InteropTestCase(TestCase):
             if time.monotonic() > deadline:
                 self.fail(f"still not true after {seconds}s: {condition}")
             await sleep(0.05)
+
+
+def run_as_deferred(
+    method: Callable[..., Coroutine[Any, Any, None]],
+) -> Callable[..., Deferred[None]]:
+    """
+    Decorate an C{async def} test method so that it returns a Deferred:
+    trial in Twisted 22.4 does not await coroutines (it passes without
+    running them).
+    """
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Deferred[None]:
+        return ensureDeferred(method(*args, **kwargs))
+
+    return wrapper
 
 
 def sleep(seconds: float) -> Deferred[None]:

@@ -32,7 +32,14 @@ from pptwisted import (
     get_proxy_header,
 )
 
-from .harness import EXAMPLES, InteropTestCase, free_port, require_address, require_binary
+from .harness import (
+    EXAMPLES,
+    InteropTestCase,
+    free_port,
+    require_address,
+    require_binary,
+    run_as_deferred,
+)
 
 #: dnsdist's frontend; the clients use other addresses of 127.0.0.0/8.
 FRONTEND_HOST = "127.0.0.1"
@@ -205,6 +212,7 @@ class DnsdistTests(InteropTestCase):
             self.assertEqual(answer, expected)
         self.assertEqual(len({expected for expected, _ in results}), len(results))
 
+    @run_as_deferred
     async def test_health_checks_carry_local_header(self) -> None:
         """dnsdist's checks arrive as v2 LOCAL over UDP and are answered."""
         _frontend, factory, wrapper, _ = await self.start()
@@ -218,6 +226,7 @@ class DnsdistTests(InteropTestCase):
         self.assertEqual(wrapper.stats.replies_dropped, 0)
         self.assertNotIn("'down'", self.process.output())
 
+    @run_as_deferred
     async def test_dig_udp_and_tcp(self) -> None:
         """dig over UDP and TCP from several addresses: each sees its own."""
         dig = require_binary("dig")
@@ -253,6 +262,7 @@ class DnsdistTests(InteropTestCase):
         self.assertEqual(dict(wrapper.stats.dropped), {})
         self.assertEqual(dict(endpoint.stats.rejected), {})
 
+    @run_as_deferred
     async def test_100_concurrent_udp_clients(self) -> None:
         """100 UDP clients at once, 10 addresses: each gets its own address back."""
         frontend, factory, wrapper, _ = await self.start()
@@ -265,6 +275,7 @@ class DnsdistTests(InteropTestCase):
         # Many clients, few dnsdist sockets: the flow table routes the replies.
         self.assertLess(len(set(self.real_peers(wrapper, factory))), 10)
 
+    @run_as_deferred
     async def test_concurrent_tcp_clients(self) -> None:
         """40 TCP clients at once (proxy:tcp): each gets its own address back."""
         frontend, _factory, _, endpoint = await self.start()
