@@ -139,6 +139,8 @@ class ProxyDatagramTransport:
         0.35 KiB per flow instead of 0.7.)
     """
 
+    __slots__ = ("__provides__", "_real_peer", "_wrapper", "proxy_header")
+
     def __init__(self, wrapper: ProxyProtocolDatagramWrapper) -> None:
         self._wrapper = wrapper
         self.proxy_header: ProxyHeader | None = None
