@@ -28,7 +28,7 @@ class ClientAddressFactory(server.DNSServerFactory):
         self.sendReply(protocol, message, address)
 
 
-def listen(port, interface="127.0.0.1", trusted="127.0.0.1"):
+def listen(port, interface="0.0.0.0", trusted="10.0.0.0/8"):
     """Serve on UDP and TCP PORT; only TRUSTED (dnsdist) may send headers."""
     factory = ClientAddressFactory()
     wrapper = ProxyProtocolDatagramWrapper(

@@ -31,6 +31,7 @@ from pptwisted import (
     Transport,
     get_proxy_header,
 )
+from pptwisted._datagram import datagram_header
 
 from .harness import (
     EXAMPLES,
@@ -289,3 +290,26 @@ class DnsdistTests(InteropTestCase):
         """The proxy socket of each client flow still in the table."""
         route: Callable[[Any], Any] = wrapper.route
         return [route(a) for name, a, h in factory.seen if name.startswith("c")]
+
+
+class ExampleListenTests(InteropTestCase):
+    """The README's listen(), without dnsdist: a header-bearing query over UDP."""
+
+    @run_as_deferred
+    async def test_listen(self) -> None:
+        _, wrapper, udp, listening = EXAMPLE.listen(0, "127.0.0.1", "127.0.0.1")
+        self.addCleanup(udp.stopListening)
+        tcp = await listening
+        self.addCleanup(tcp.stopListening)
+        self.assertIsInstance(wrapper, ProxyProtocolDatagramWrapper)
+        port = udp.getHost().port
+        header = datagram_header(("192.0.2.7", 5353), ("198.51.100.1", 53))
+
+        def ask() -> tuple[int, str]:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.settimeout(TIMEOUT)
+                s.sendto(header + txt_query("whoami.test.", 9), ("127.0.0.1", port))
+                return txt_answer(s.recv(4096))
+
+        self.assertEqual(await deferToThread(ask), (9, "192.0.2.7:5353"))
+        self.assertEqual(wrapper.stats.delivered, 1)
