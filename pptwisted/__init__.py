@@ -6,6 +6,7 @@ bytes in, a header out, and the reverse.
 """
 
 from ._client import ProxyClientParser, ProxyProtocolClientEndpoint, header_for_connection
+from ._datagram import ProxyDatagramSender, ProxyDatagramStats, ProxyProtocolDatagramWrapper
 from ._endpoint import ProxyProtocolServerEndpoint, ProxyServerParser
 from ._errors import IncompleteHeader, InvalidHeader, NotProxyHeader, ProxyProtocolError, Rule
 from ._header import V2_SIGNATURE, Command, Family, ProxyHeader, Transport
@@ -43,8 +44,11 @@ __all__ = [
     "InvalidHeader",
     "NotProxyHeader",
     "ProxyClientParser",
+    "ProxyDatagramSender",
+    "ProxyDatagramStats",
     "ProxyHeader",
     "ProxyProtocolClientEndpoint",
+    "ProxyProtocolDatagramWrapper",
     "ProxyProtocolError",
     "ProxyProtocolPolicy",
     "ProxyProtocolServerEndpoint",

@@ -14,15 +14,17 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from twisted.application import strports
-from twisted.application.service import IService
+from twisted.application import internet, strports
+from twisted.application.service import IService, MultiService
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from twisted.python import usage
 
-from ._report import describe_connection, render_text
+from ._datagram import ProxyProtocolDatagramWrapper
+from ._report import describe_address, describe_connection, describe_header, render_text
 
-__all__ = ["Options", "WhoamiFactory", "WhoamiProtocol", "makeService"]
+__all__ = ["Options", "WhoamiDatagram", "WhoamiFactory", "WhoamiProtocol", "makeService"]
 
 DEFAULT_LISTEN = "proxy:tcp:8080"
 #: Seconds a non-HTTP client may stay silent before it gets the text report.
@@ -134,20 +136,44 @@ class Options(usage.Options):
     optParameters = [
         ["listen", "l", DEFAULT_LISTEN, "Endpoint to listen on (default: " + DEFAULT_LISTEN + ")."],
         ["metrics", None, None, "Also serve Prometheus metrics at /metrics on this endpoint."],
+        ["udp", None, None, "Also answer UDP datagrams (PROXY v2 DGRAM) on [HOST:]PORT."],
+        ["udp-header-on", None, "every", "UDP framing: 'every' datagram or the 'first' of a flow."],
     ]
+
+    def postOptions(self) -> None:
+        if self["udp-header-on"] not in ("every", "first"):
+            raise usage.UsageError("--udp-header-on must be 'every' or 'first'")
+        if self["udp"] is not None:
+            host, _, port = self["udp"].rpartition(":")
+            if not port.isdigit() or not 0 <= int(port) <= 0xFFFF:
+                raise usage.UsageError(f"--udp wants [HOST:]PORT, not {self['udp']!r}")
+            self["udp-interface"] = host.strip("[]")
+            self["udp-port"] = int(port)
 
 
 def makeService(options: Options) -> IService:
-    """The whoami server on C{options["listen"]}, and its metrics on C{--metrics}."""
+    """
+    The whoami server on C{options["listen"]}, its answers to UDP datagrams
+    on C{--udp}, and its metrics on C{--metrics}.
+    """
     service: IService = strports.service(options["listen"], WhoamiFactory())
+    if options["udp"] is None and not options["metrics"]:
+        return service
+    both = MultiService()  # type: ignore[no-untyped-call]
+    service.setServiceParent(both)  # type: ignore[no-untyped-call]
+    if options["udp"] is not None:
+        wrapper = ProxyProtocolDatagramWrapper(WhoamiDatagram(), header_on=options["udp-header-on"])
+        udp = internet.UDPServer(  # type: ignore[no-untyped-call]
+            options["udp-port"], wrapper, interface=options["udp-interface"], maxPacketSize=65535
+        )
+        udp.setServiceParent(both)  # type: ignore[no-untyped-call]
     if options["metrics"]:
-        service = _with_metrics(service, options["metrics"])
-    return service
+        _metrics_service(options["metrics"]).setServiceParent(both)  # type: ignore[no-untyped-call]
+    return both
 
 
-def _with_metrics(whoami: IService, endpoint: str) -> IService:
-    """C{whoami} beside a web server of the metrics of every C{proxy:} listener."""
-    from twisted.application.service import MultiService
+def _metrics_service(endpoint: str) -> IService:
+    """A web server of the metrics of every C{proxy:} listener, on C{endpoint}."""
     from twisted.web.resource import Resource
     from twisted.web.server import Site
 
@@ -156,7 +182,23 @@ def _with_metrics(whoami: IService, endpoint: str) -> IService:
     root = Resource()  # type: ignore[no-untyped-call]
     root.putChild(b"metrics", metrics_resource())
     site = Site(root)  # type: ignore[no-untyped-call]
-    both = MultiService()  # type: ignore[no-untyped-call]
-    for service in (whoami, strports.service(endpoint, site)):
-        service.setServiceParent(both)  # type: ignore[no-untyped-call]
-    return both
+    return strports.service(endpoint, site)
+
+
+class WhoamiDatagram(DatagramProtocol):
+    """Answers each datagram with the text report of its PROXY header."""
+
+    def datagramReceived(self, datagram: bytes, addr: tuple[str, int]) -> None:
+        transport: Any = self.transport
+        host = addr[0]
+        peer = IPv6Address("UDP", host, addr[1]) if ":" in host else IPv4Address("UDP", *addr)
+        header = getattr(transport, "proxy_header", None)
+        real_peer = getattr(transport, "getRealPeer", lambda: peer)()
+        report = {
+            "peer": describe_address(peer),
+            "host": describe_address(transport.getHost()),
+            "real_peer": describe_address(real_peer),
+            "real_host": describe_address(transport.getHost()),
+            "proxy": describe_header(header) if header is not None else None,
+        }
+        transport.write(render_text(report).encode("utf-8"), addr)

@@ -15,6 +15,7 @@ reactor keeps serving the Twisted side meanwhile.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import os
 import shutil
@@ -22,13 +23,13 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from string import Template
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory
 from twisted.internet.task import deferLater
@@ -51,7 +52,14 @@ STOP_TIMEOUT = 5.0
 #: Debian installs daemons in /usr/sbin, which a non-root PATH may lack.
 _SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 #: Which Debian package provides each binary the tests run.
-_PACKAGES = {"haproxy": "haproxy", "nginx": "nginx", "curl": "curl", "openssl": "openssl"}
+_PACKAGES = {
+    "haproxy": "haproxy",
+    "nginx": "nginx",
+    "curl": "curl",
+    "openssl": "openssl",
+    "dnsdist": "dnsdist",
+    "dig": "bind9-dnsutils",
+}
 
 
 def interop_required() -> bool:
@@ -327,6 +335,28 @@ def start_nginx(body: str, listening: list[tuple[str, int]], directory: Path) ->
     return managed
 
 
+def start_dnsdist(config: str, listening: list[tuple[str, int]], directory: Path) -> Managed:
+    """
+    Write a dnsdist config to C{directory}, check it with C{--check-config},
+    run dnsdist supervised (no console, no syslog; carbon and the web server
+    are off unless configured) and wait until each (host, port) of
+    C{listening} accepts TCP connections (dnsdist binds UDP first).
+    """
+    dnsdist = require_binary("dnsdist")
+    path = directory / "dnsdist.conf"
+    path.write_text(config)
+    check = subprocess.run(
+        [dnsdist, "--check-config", "-C", str(path)], capture_output=True, text=True, timeout=30
+    )
+    if check.returncode != 0:
+        raise RuntimeError(f"dnsdist rejects the config:\n{check.stdout}{check.stderr}\n{config}")
+    managed = Managed(
+        [dnsdist, "--supervised", "--disable-syslog", "-C", str(path)], directory, "dnsdist"
+    )
+    managed.wait_for(listening)
+    return managed
+
+
 class InteropTestCase(TestCase):
     """
     A trial test case (global reactor) with a temporary directory, Twisted
@@ -373,6 +403,17 @@ class InteropTestCase(TestCase):
         self.addCleanup(deferToThread, managed.stop)
         return managed
 
+    async def dnsdist(
+        self, template: str, listening: list[tuple[str, int]], **values: object
+    ) -> Managed:
+        """Run dnsdist with the example C{template} filled in with C{values}."""
+        require_binary("dnsdist")
+        directory = self.make_directory()
+        config = render(template, values)
+        managed: Managed = await deferToThread(start_dnsdist, config, listening, directory)
+        self.addCleanup(deferToThread, managed.stop)
+        return managed
+
     async def run_client(
         self, argv: list[str], timeout: float = 30
     ) -> subprocess.CompletedProcess[str]:
@@ -389,6 +430,22 @@ class InteropTestCase(TestCase):
             if time.monotonic() > deadline:
                 self.fail(f"still not true after {seconds}s: {condition}")
             await sleep(0.05)
+
+
+def run_as_deferred(
+    method: Callable[..., Coroutine[Any, Any, None]],
+) -> Callable[..., Deferred[None]]:
+    """
+    Decorate an C{async def} test method so that it returns a Deferred:
+    trial in Twisted 22.4 does not await coroutines (it passes without
+    running them).
+    """
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Deferred[None]:
+        return ensureDeferred(method(*args, **kwargs))
+
+    return wrapper
 
 
 def sleep(seconds: float) -> Deferred[None]:

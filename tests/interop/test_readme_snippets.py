@@ -44,6 +44,8 @@ SAMPLES: dict[str, dict[str, str]] = {
     "nginx-stream.conf": {"frontend": "443", "backend": "10.0.0.11:8080"},
     "haproxy-accept-proxy.cfg": {"frontend": "*:8080"},
     "nginx-accept-proxy.conf": {"frontend": "8080"},
+    "dnsdist.conf": {"frontend": "0.0.0.0:53", "acl": "0.0.0.0/0", "backend": "10.0.0.11:5300"},
+    "names-behind-dnsdist.py": {},
 }
 
 
