@@ -10,7 +10,6 @@ import hashlib
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -28,6 +27,8 @@ from zope.interface import implementer
 
 from pptwisted import get_proxy_header
 from pptwisted._relay import Options, RelayFactory
+
+from .compat import twist_command, twist_env
 
 REPO = Path(__file__).resolve().parent.parent
 MiB = 1024 * 1024
@@ -177,9 +178,7 @@ class SlowReaderTests(TestCase):
         probe.close()
         process = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "twisted",
+                *twist_command(),
                 "proxy-relay",
                 "--listen",
                 f"tcp:{relay_port}:interface=127.0.0.1",
@@ -187,6 +186,7 @@ class SlowReaderTests(TestCase):
                 f"tcp:host=127.0.0.1:port={target_port.getHost().port}",
             ],
             cwd=REPO,
+            env=twist_env(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
