@@ -16,10 +16,12 @@ from urllib.parse import parse_qs, urlsplit
 
 from twisted.application import strports
 from twisted.application.service import IService
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IProtocolNegotiationFactory, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python import usage
+from zope.interface import implementer
 
+from ._cli import endpoint_or_exit
 from ._report import describe_connection, render_text
 
 __all__ = ["Options", "WhoamiFactory", "WhoamiProtocol", "makeService"]
@@ -81,7 +83,7 @@ class WhoamiProtocol(Protocol):
         self.transport.loseConnection()
 
     def _answer_text(self) -> None:
-        self._timer = None
+        # Called by the silence timer or on a line: _finish cancels the timer.
         if not self._answered:
             self._finish(render_text(self._report()).encode("utf-8"))
 
@@ -108,6 +110,32 @@ class WhoamiProtocol(Protocol):
         )
 
 
+#: ALPN protocols offered over TLS (C{proxy:ssl:}, C{proxy:tls:}): HTTP/1.1
+#: first, then IANA's TCP protocols (their clients get the text report).
+#: Twisted's ALPN callback answers a client whose list has none of these
+#: with an empty choice, which OpenSSL 3 turns into an internal-error alert;
+#: without any list at all, newer Twisted does the same to every client that
+#: offers ALPN (curl, browsers).
+ALPN_PROTOCOLS = (
+    b"http/1.1",
+    b"http/1.0",
+    b"imap",
+    b"pop3",
+    b"managesieve",
+    b"ftp",
+    b"irc",
+    b"xmpp-client",
+    b"xmpp-server",
+    b"smb",
+    b"sunrpc",
+    b"postgresql",
+    b"mqtt",
+    b"dot",
+    b"tds/8.0",
+)
+
+
+@implementer(IProtocolNegotiationFactory)
 class WhoamiFactory(Factory):
     """Builds L{WhoamiProtocol}s; C{clock} times the silence allowance."""
 
@@ -120,6 +148,10 @@ class WhoamiFactory(Factory):
             clock = reactor
         assert clock is not None
         self.clock: IReactorTime = clock
+
+    def acceptableProtocols(self) -> list[bytes]:
+        """The ALPN protocols to choose from, for TLS listeners."""
+        return list(ALPN_PROTOCOLS)
 
 
 class Options(usage.Options):
@@ -138,5 +170,10 @@ class Options(usage.Options):
 
 def makeService(options: Options) -> IService:
     """The whoami server on C{options["listen"]}."""
-    service: IService = strports.service(options["listen"], WhoamiFactory())
+    service: IService = endpoint_or_exit(
+        "proxy-whoami",
+        "--listen",
+        options["listen"],
+        lambda: strports.service(options["listen"], WhoamiFactory()),
+    )
     return service
