@@ -56,7 +56,7 @@ from pptwisted import (
 )
 from pptwisted.http import proxied_agent, proxied_treq
 
-from .certs import make_self_signed, write_self_signed
+from .certs import key_and_certificate, make_self_signed, write_self_signed
 from .compat import NEEDS_TLS_ENDPOINT, skipIf
 
 CLIENT = IPv4Address("TCP", "192.0.2.7", 4321)
@@ -379,10 +379,10 @@ class RoundTripTests(TestCase):
         """Header before TLS; the server sees the client, and TLS details for a relay."""
         client_key, client_cert = make_self_signed("client")
         client = PrivateCertificate.loadPEM(client_cert + client_key)
-        server = PrivateCertificate.loadPEM(self.cert_pem)
+        server_key, server_cert = key_and_certificate(self.key.getContent(), self.cert.getContent())
         server_options = CertificateOptions(
-            privateKey=server.privateKey.original,
-            certificate=server.original,
+            privateKey=server_key,
+            certificate=server_cert,
             verify=True,
             caCerts=[client.original],
             requireCertificate=True,
