@@ -35,6 +35,8 @@ BUDGET = 300.0
 JUNK = (
     ".git",
     ".venv",
+    ".venv-*",
+    ".ci-logs",
     "venv",
     "build",
     "dist",
