@@ -6,12 +6,16 @@ written on a command line.
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
+from typing import TypeVar
 
 from twisted.internet.address import IPv4Address, IPv6Address
 
 from ._tlv import TLV, TLVType
 
-__all__ = ["literal_address", "parse_address", "parse_tlv"]
+__all__ = ["endpoint_or_exit", "literal_address", "parse_address", "parse_tlv"]
+
+_T = TypeVar("_T")
 
 _TLV_NAMES = {
     "alpn": TLVType.ALPN,
@@ -87,3 +91,18 @@ def parse_tlv(text: str) -> TLV:
     else:
         raw = value.encode("utf-8")
     return TLV(t, raw)
+
+
+def endpoint_or_exit(tool: str, option: str, value: str, make: Callable[[], _T]) -> _T:
+    """
+    C{make()}, which parses the endpoint string C{value} given to C{option};
+    if that string is bad, exit with one line naming the option and what is
+    wrong (our parsers' messages list what is valid), with no traceback.
+    """
+    try:
+        return make()
+    except ValueError as e:
+        reason = str(e)
+    except Exception as e:  # Twisted's parsers raise what their code meets
+        reason = f"{type(e).__name__}: {e}"
+    raise SystemExit(f"twist {tool}: {option} {value!r}: {reason}")

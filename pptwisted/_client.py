@@ -10,7 +10,7 @@ server-side connection, so that a relay forwards the truth.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.defer import Deferred
@@ -74,7 +74,14 @@ class _HeaderFirst(ProtocolWrapper):
         IHalfCloseableProtocol(self.wrappedProtocol).writeConnectionLost()
 
 
-class _HeaderFirstFactory(WrappingFactory[_HeaderFirst]):
+if TYPE_CHECKING:
+    _HeaderFirstFactoryBase = WrappingFactory[_HeaderFirst]
+else:
+    # Twisted < 26.4 cannot subscript WrappingFactory at runtime.
+    _HeaderFirstFactoryBase = WrappingFactory
+
+
+class _HeaderFirstFactory(_HeaderFirstFactoryBase):
     protocol = _HeaderFirst
 
     def __init__(self, wrappedFactory: IProtocolFactory, header_bytes: bytes) -> None:

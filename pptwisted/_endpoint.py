@@ -11,10 +11,12 @@ inside the PROXY layer so that the order on the wire is right.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
+from twisted.internet import endpoints
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import (
     SSL4ServerEndpoint,
@@ -32,6 +34,8 @@ from twisted.internet.interfaces import (
 )
 from twisted.plugin import IPlugin
 from zope.interface import implementer
+
+import twisted
 
 from ._policy import DEFAULT_TIMEOUT, ProxyProtocolPolicy
 from ._registry import track_listener
@@ -113,6 +117,39 @@ def policy_from_options(options: Mapping[str, str]) -> ProxyProtocolPolicy:
         return ProxyProtocolPolicy(**kwargs)
     except ValueError as e:
         raise ValueError(f"invalid proxy: options: {e}") from None
+
+
+#: Whether this Twisted has the tls: server endpoint (26.4 and later).
+_HAS_TLS_ENDPOINT = hasattr(endpoints, "wrapServerTLS")
+#: Twisted's endpoints whose port (first argument or C{port=}) is a number.
+_NUMERIC_PORT = {"tcp": 0, "tcp6": 0, "ssl": 0, "tls": None}
+
+
+def check_inner_endpoint(kind: str, args: Sequence[object], kwargs: Mapping[str, object]) -> None:
+    """
+    Check what we can of the endpoint inside C{proxy:} before Twisted parses
+    it, so that a mistake gets one line naming it instead of Twisted's bare
+    C{int()} error or a missing module's traceback.
+    """
+    kind = kind.lower()
+    if kind in ("ssl", "tls") and importlib.util.find_spec("OpenSSL") is None:
+        raise ValueError(
+            f"proxy:{kind}: needs pyOpenSSL, which is not installed:"
+            " pip install 'pptwisted[tls]' (or apt-get install python3-openssl)"
+        )
+    if kind == "tls" and not _HAS_TLS_ENDPOINT:
+        raise ValueError(
+            "proxy:tls: needs Twisted 26.4 or later (its tls: server endpoint);"
+            f" this is Twisted {twisted.__version__}: use proxy:ssl:PORT:privateKey=...:certKey=..."
+        )
+    if kind in _NUMERIC_PORT:
+        index = _NUMERIC_PORT[kind]
+        port = args[index] if index is not None and len(args) > index else kwargs.get("port")
+        if port is not None and not (str(port).isdigit() and int(str(port)) <= 65535):
+            raise ValueError(
+                f"invalid port {str(port)!r} for the {kind}: endpoint inside proxy:"
+                " (a number from 0 to 65535, e.g. proxy:tcp:8080)"
+            )
 
 
 def _split_tls(
@@ -238,6 +275,7 @@ class ProxyServerParser:
                 "proxy: needs an endpoint to wrap, e.g. proxy:tcp:8080 or proxy:unix:/run/app.sock"
             )
         kind = str(args[0])
+        check_inner_endpoint(kind, args[1:], kwargs)
         try:
             inner: IStreamServerEndpoint = serverFromString(  # type: ignore[no-untyped-call]
                 reactor, unparse_endpoint(args, kwargs)

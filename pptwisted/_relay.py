@@ -36,7 +36,7 @@ from twisted.python import usage
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ._cli import parse_tlv
+from ._cli import endpoint_or_exit, parse_tlv
 from ._client import ProxyProtocolClientEndpoint, header_for_connection
 from ._header import ProxyHeader
 from ._tlv import TLV, TLVType
@@ -384,11 +384,19 @@ def makeService(options: Options) -> IService:
     """The relay: listen on C{--listen}, forward to C{--connect}."""
     from twisted.internet import reactor
 
-    target: IStreamClientEndpoint = clientFromString(  # type: ignore[no-untyped-call]
-        reactor, options["connect"]
+    target: IStreamClientEndpoint = endpoint_or_exit(
+        "proxy-relay",
+        "--connect",
+        options["connect"],
+        lambda: clientFromString(reactor, options["connect"]),  # type: ignore[no-untyped-call]
     )
     factory = RelayFactory(
         target, version=options["version"], tlvs=options["tlv"], rules=options["rules"]
     )
-    service: IService = strports.service(options["listen"], factory)
+    service: IService = endpoint_or_exit(
+        "proxy-relay",
+        "--listen",
+        options["listen"],
+        lambda: strports.service(options["listen"], factory),
+    )
     return service

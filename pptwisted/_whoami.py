@@ -17,10 +17,12 @@ from urllib.parse import parse_qs, urlsplit
 from twisted.application import internet, strports
 from twisted.application.service import IService, MultiService
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IProtocolNegotiationFactory, IReactorTime
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from twisted.python import usage
+from zope.interface import implementer
 
+from ._cli import endpoint_or_exit
 from ._datagram import ProxyProtocolDatagramWrapper
 from ._report import describe_address, describe_connection, describe_header, render_text
 
@@ -83,7 +85,7 @@ class WhoamiProtocol(Protocol):
         self.transport.loseConnection()
 
     def _answer_text(self) -> None:
-        self._timer = None
+        # Called by the silence timer or on a line: _finish cancels the timer.
         if not self._answered:
             self._finish(render_text(self._report()).encode("utf-8"))
 
@@ -110,6 +112,32 @@ class WhoamiProtocol(Protocol):
         )
 
 
+#: ALPN protocols offered over TLS (C{proxy:ssl:}, C{proxy:tls:}): HTTP/1.1
+#: first, then IANA's TCP protocols (their clients get the text report).
+#: Twisted's ALPN callback answers a client whose list has none of these
+#: with an empty choice, which OpenSSL 3 turns into an internal-error alert;
+#: without any list at all, newer Twisted does the same to every client that
+#: offers ALPN (curl, browsers).
+ALPN_PROTOCOLS = (
+    b"http/1.1",
+    b"http/1.0",
+    b"imap",
+    b"pop3",
+    b"managesieve",
+    b"ftp",
+    b"irc",
+    b"xmpp-client",
+    b"xmpp-server",
+    b"smb",
+    b"sunrpc",
+    b"postgresql",
+    b"mqtt",
+    b"dot",
+    b"tds/8.0",
+)
+
+
+@implementer(IProtocolNegotiationFactory)
 class WhoamiFactory(Factory):
     """Builds L{WhoamiProtocol}s; C{clock} times the silence allowance."""
 
@@ -122,6 +150,10 @@ class WhoamiFactory(Factory):
             clock = reactor
         assert clock is not None
         self.clock: IReactorTime = clock
+
+    def acceptableProtocols(self) -> list[bytes]:
+        """The ALPN protocols to choose from, for TLS listeners."""
+        return list(ALPN_PROTOCOLS)
 
 
 class Options(usage.Options):
@@ -156,7 +188,12 @@ def makeService(options: Options) -> IService:
     The whoami server on C{options["listen"]}, its answers to UDP datagrams
     on C{--udp}, and its metrics on C{--metrics}.
     """
-    service: IService = strports.service(options["listen"], WhoamiFactory())
+    service: IService = endpoint_or_exit(
+        "proxy-whoami",
+        "--listen",
+        options["listen"],
+        lambda: strports.service(options["listen"], WhoamiFactory()),
+    )
     if options["udp"] is None and not options["metrics"]:
         return service
     both = MultiService()  # type: ignore[no-untyped-call]
@@ -168,7 +205,13 @@ def makeService(options: Options) -> IService:
         )
         udp.setServiceParent(both)  # type: ignore[no-untyped-call]
     if options["metrics"]:
-        _metrics_service(options["metrics"]).setServiceParent(both)  # type: ignore[no-untyped-call]
+        metrics = endpoint_or_exit(
+            "proxy-whoami",
+            "--metrics",
+            options["metrics"],
+            lambda: _metrics_service(options["metrics"]),
+        )
+        metrics.setServiceParent(both)  # type: ignore[no-untyped-call]
     return both
 
 

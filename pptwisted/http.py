@@ -115,7 +115,13 @@ def proxied_treq(
     crc32c: bool = False,
 ) -> HTTPClient:
     """A C{treq.HTTPClient} whose every connection starts with C{header}."""
-    from treq.client import HTTPClient
+    try:
+        from treq.client import HTTPClient
+    except ImportError:
+        raise ImportError(
+            "proxied_treq needs treq, which is not installed:"
+            " pip install 'pptwisted[http]' (or apt-get install python3-treq)"
+        ) from None
 
     agent = proxied_agent(
         reactor,

@@ -120,6 +120,26 @@ async def _probe(reactor: IReactorTime, args: argparse.Namespace, header: ProxyH
     return 0 if response.code < 400 else 1
 
 
+def _missing_dependency(url: str) -> str | None:
+    """What the probe cannot do without, in one line naming the extra; or C{None}."""
+    try:
+        import treq  # noqa: F401
+    except ImportError:
+        return (
+            "needs treq, which is not installed:"
+            " pip install 'pptwisted[http]' (or apt-get install python3-treq)"
+        )
+    if urlsplit(url).scheme.lower() == "https":
+        try:
+            import OpenSSL  # noqa: F401
+        except ImportError:
+            return (
+                "https needs pyOpenSSL, which is not installed:"
+                " pip install 'pptwisted[tls]' (or apt-get install python3-openssl)"
+            )
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the probe; return the exit status."""
     args = _parser().parse_args(argv)
@@ -127,6 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         header = build_header(args)
     except (ValueError, OSError) as e:
         print(f"probe: {e}", file=sys.stderr)
+        return 2
+    missing = _missing_dependency(args.url)
+    if missing is not None:
+        print(f"probe: {missing}", file=sys.stderr)
         return 2
     print(f"sending {header.to_bytes(crc32c=args.crc32c)!r}", file=sys.stderr)
     result: list[int] = []

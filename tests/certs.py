@@ -1,16 +1,26 @@
 """
-Self-signed certificates for tests, made with the cryptography package.
+Self-signed certificates for tests, made with the cryptography package, and
+handed to Twisted as cryptography objects where the installed pyOpenSSL takes
+them (24.3 and later, where passing its own X509/PKey is deprecated), else as
+pyOpenSSL objects (Debian 12's pyOpenSSL 23.0).
 """
 
 from __future__ import annotations
 
 import datetime
+from importlib import metadata
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from twisted.python.filepath import FilePath
+
+#: Whether pyOpenSSL takes cryptography keys and certificates (24.3 and later).
+PYOPENSSL_TAKES_CRYPTOGRAPHY = tuple(
+    int(part) for part in metadata.version("pyOpenSSL").split(".")[:2]
+) >= (24, 3)
 
 
 def make_self_signed(common_name: str) -> tuple[bytes, bytes]:
@@ -50,3 +60,22 @@ def write_self_signed(
     cert = directory.child(f"{common_name}.pem")
     cert.setContent(cert_pem + key_pem)
     return key, cert
+
+
+def key_and_certificate(key_pem: bytes, cert_pem: bytes) -> tuple[Any, Any]:
+    """
+    The private key and certificate for C{CertificateOptions(privateKey=...,
+    certificate=...)}: cryptography's objects where pyOpenSSL takes them,
+    else pyOpenSSL's.
+    """
+    if PYOPENSSL_TAKES_CRYPTOGRAPHY:
+        return (
+            serialization.load_pem_private_key(key_pem, password=None),
+            x509.load_pem_x509_certificate(cert_pem),
+        )
+    from OpenSSL import crypto
+
+    return (
+        crypto.load_privatekey(crypto.FILETYPE_PEM, key_pem),
+        crypto.load_certificate(crypto.FILETYPE_PEM, cert_pem),
+    )

@@ -21,7 +21,6 @@ from twisted.internet.endpoints import (
     clientFromString,
     serverFromString,
     wrapClientTLS,
-    wrapServerTLS,
 )
 from twisted.internet.error import NoProtocol
 from twisted.internet.interfaces import IAddress, IHandshakeListener, IListeningPort
@@ -39,6 +38,11 @@ from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.client import BrowserLikePolicyForHTTPS
 from twisted.web.resource import Resource
+
+try:
+    from twisted.internet.endpoints import wrapServerTLS
+except ImportError:  # Twisted < 26.4
+    pass
 from twisted.web.server import Request, Site
 from zope.interface import implementer
 
@@ -53,7 +57,8 @@ from pptwisted import (
 )
 from pptwisted.http import proxied_agent, proxied_treq
 
-from .certs import make_self_signed, write_self_signed
+from .certs import key_and_certificate, make_self_signed, write_self_signed
+from .compat import NEEDS_TLS_ENDPOINT, skipIf
 
 CLIENT = IPv4Address("TCP", "192.0.2.7", 4321)
 DEST = IPv4Address("TCP", "198.51.100.1", 443)
@@ -379,15 +384,16 @@ class RoundTripTests(TestCase):
         self.addCleanup(port.stopListening)
         return port.getHost().port
 
+    @skipIf(NEEDS_TLS_ENDPOINT)
     @inlineCallbacks
     def test_tls_with_client_certificate(self):  # type: ignore[no-untyped-def]
         """Header before TLS; the server sees the client, and TLS details for a relay."""
         client_key, client_cert = make_self_signed("client")
         client = PrivateCertificate.loadPEM(client_cert + client_key)
-        server = PrivateCertificate.loadPEM(self.cert_pem)
+        server_key, server_cert = key_and_certificate(self.key.getContent(), self.cert.getContent())
         server_options = CertificateOptions(
-            privateKey=server.privateKey.original,
-            certificate=server.original,
+            privateKey=server_key,
+            certificate=server_cert,
             verify=True,
             caCerts=[client.original],
             requireCertificate=True,

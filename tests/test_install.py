@@ -5,9 +5,12 @@ package (no C{twisted/__init__.py}, no C{twisted/plugins/__init__.py}, no
 C{dropin.cache}), and C{serverFromString(reactor, "proxy:...")} works in a
 fresh virtualenv, from a directory outside the repository.
 
-This needs a package index (or pip's cache) for Twisted and the build
-backend. When pip cannot install, the test fails, saying so; set
-C{PPTWISTED_SKIP_INSTALL_TEST=1} to skip it instead.
+Offline: the wheel is built with this environment's setuptools
+(C{--no-build-isolation}, C{.[test]} brings setuptools 77) and installed with
+C{--no-index}. The fresh venv sees the dependencies already installed here
+through a C{.pth} file naming a view of this environment's site-packages
+without pptwisted (so only the fresh copy of pptwisted and its dropin can be
+found). Set C{PPTWISTED_SKIP_INSTALL_TEST=1} to skip it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import time
 import zipfile
 from pathlib import Path
@@ -31,6 +35,8 @@ BUDGET = 300.0
 JUNK = (
     ".git",
     ".venv",
+    ".venv-*",
+    ".ci-logs",
     "venv",
     "build",
     "dist",
@@ -146,14 +152,43 @@ class Budget:
             hint = ""
             if "pip" in argv:
                 hint = (
-                    "\npip could not install: can it reach a package index (or its cache)?"
-                    " Set PPTWISTED_SKIP_INSTALL_TEST=1 to skip this test where it cannot."
+                    "\npip could not build or install from local files (is setuptools>=77"
+                    " installed here, as .[test] does?)."
+                    " Set PPTWISTED_SKIP_INSTALL_TEST=1 to skip this test."
                 )
             pytest.fail(
                 f"{what} failed with exit status {done.returncode}: {' '.join(argv)}{hint}\n"
                 f"{done.stdout[-3000:]}"
             )
         return done.stdout
+
+
+def dependency_view(view: Path) -> Path:
+    """
+    Symbolic links to this environment's installed packages, less pptwisted
+    (its package, dropin, metadata and editable hooks): what the fresh venv
+    imports its dependencies from.
+    """
+    here = Path(sysconfig.get_paths()["purelib"])
+    view.mkdir()
+    for entry in here.iterdir():
+        name = entry.name.lower()
+        if name.startswith(("pptwisted", "__editable__", "_pptwisted")) or name.endswith(".pth"):
+            continue
+        if name == "twisted":
+            twisted_view = view / entry.name
+            twisted_view.mkdir()
+            for inner in entry.iterdir():
+                if inner.name != "plugins":
+                    (twisted_view / inner.name).symlink_to(inner)
+            plugins = twisted_view / "plugins"
+            plugins.mkdir()
+            for plugin in (entry / "plugins").iterdir():
+                if plugin.name not in ("pptwisted_plugins.py", "dropin.cache", "__pycache__"):
+                    (plugins / plugin.name).symlink_to(plugin)
+            continue
+        (view / entry.name).symlink_to(entry)
+    return view
 
 
 @pytest.mark.slow
@@ -176,8 +211,19 @@ def test_dropin_found_after_plain_install(tmp_path: Path) -> None:
     # What the wheel holds under twisted/: our dropin(s), nothing of Twisted's.
     wheels = tmp_path / "wheels"
     budget.run(
-        "building the wheel",
-        [python, "-m", "pip", "wheel", "--no-deps", "-w", str(wheels), str(source)],
+        "building the wheel (offline, with this environment's setuptools)",
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-index",
+            "--no-build-isolation",
+            "-w",
+            str(wheels),
+            str(source),
+        ],
         elsewhere,
         env,
     )
@@ -194,9 +240,23 @@ def test_dropin_found_after_plain_install(tmp_path: Path) -> None:
     assert "twisted/plugins/dropin.cache" not in names
     assert "pptwisted/py.typed" in names
 
-    # A plain install, as a user does it; then the probe, from outside the repo.
+    # A plain install of the wheel, offline, over the dependencies installed
+    # here; then the probe, from outside the repo.
+    purelib = Path(
+        budget.run(
+            "finding the venv's site-packages",
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            elsewhere,
+            env,
+        ).strip()
+    )
+    deps = dependency_view(tmp_path / "deps")
+    (purelib / "_pptwisted_test_deps.pth").write_text(f"{deps}\n")
     budget.run(
-        "pip install (not editable)", [python, "-m", "pip", "install", str(source)], elsewhere, env
+        "pip install (not editable, offline)",
+        [python, "-m", "pip", "install", "--no-index", "--no-deps", str(wheel)],
+        elsewhere,
+        env,
     )
     output = budget.run("the probe", [python, "-I", "-c", PROBE], elsewhere, env)
     result = json.loads(output.strip().splitlines()[-1])
@@ -228,4 +288,7 @@ def test_dropin_found_after_plain_install(tmp_path: Path) -> None:
     assert "twisted/plugins/__init__.py" not in ours
     assert "twisted/plugins/dropin.cache" not in ours
     assert result["twisted_files"] == ["twisted/plugins/__init__.py"], result["twisted_files"]
-    assert (purelib / "twisted/__init__.py").is_file()
+    # Installing our wheel into a venv whose Twisted lies elsewhere (as over
+    # Debian's python3-twisted) creates no twisted package of its own.
+    assert not (purelib / "twisted/__init__.py").exists()
+    assert not (purelib / "twisted/plugins/__init__.py").exists()

@@ -16,10 +16,16 @@ from twisted.internet import reactor, threads
 from twisted.internet.defer import inlineCallbacks
 from twisted.internet.endpoints import serverFromString
 from twisted.trial.unittest import TestCase
-from twisted.web.pages import notFound
 from twisted.web.server import Site
 
 from pptwisted._whoami import WhoamiFactory
+
+from .compat import twist_command, twist_env
+
+try:
+    from twisted.web.pages import notFound
+except ImportError:  # twisted.web.pages is from Twisted 23.10
+    from twisted.web.resource import NoResource as notFound
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -123,6 +129,14 @@ class TwistSubcommandTests(TestCase):
 
     @inlineCallbacks
     def test_listed(self):  # type: ignore[no-untyped-def]
-        result = yield threads.deferToThread(run, "-m", "twisted", "--help")
+        result = yield threads.deferToThread(
+            subprocess.run,
+            [*twist_command(), "--help"],
+            cwd=REPO,
+            env=twist_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         self.assertIn("proxy-whoami", result.stdout)
         self.assertIn("proxy-relay", result.stdout)

@@ -1,17 +1,30 @@
 """
-The README stays true: its two commands are the ones CI runs, and every
-option of the proxy: endpoints is documented.
+The README stays true: its two commands are the ones CI runs, every option
+of the proxy: endpoints is documented, and every Python block runs as pasted
+(the doctest through doctest; a server block starts, answers and is stopped).
 """
 
 from __future__ import annotations
 
+import doctest
 import re
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.testing import MemoryReactorClock
+from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SynchronousTestCase
 
+from pptwisted import ProxyProtocolServerEndpoint
 from pptwisted._client import CLIENT_OPTIONS
 from pptwisted._endpoint import SERVER_OPTIONS
+
+from .certs import write_self_signed
+from .compat import NEEDS_TLS_ENDPOINT, twist_command, twist_env
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
@@ -44,3 +57,173 @@ class ReadmeTests(SynchronousTestCase):
     def test_every_option_documented(self) -> None:
         for name in [*SERVER_OPTIONS, *CLIENT_OPTIONS]:
             self.assertIn(f"`{name}`", README, name)
+
+
+def python_blocks(text: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+
+
+def block_with(marker: str) -> str:
+    """The one Python block of the README that contains C{marker}."""
+    (block,) = [b for b in python_blocks(README) if marker in b]
+    return block
+
+
+#: What identifies each Python block of the README, and so its test below.
+SERVER = "pptwisted.ProxyProtocolServerEndpoint(listener, policy)"
+TESTING = "proxied_connection(site,"
+CODEC = ">>> from pptwisted import parse_header"
+CLIENT = "ProxyProtocolClientEndpoint(\n"
+TREQ = "proxied_treq(reactor, header)"
+#: Run by tests/test_metrics.py (MetricsReadmeTests).
+METRICS = "MetricsResource()"
+#: examples/names-behind-dnsdist.py, shown verbatim (tests/interop/test_readme_snippets.py)
+#: and run behind dnsdist by tests/interop/test_dnsdist.py.
+NAMES = "# A Twisted Names server behind dnsdist"
+
+
+def run_python(code: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run C{code} as a script in a fresh interpreter, from the checkout."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=twist_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class ReadmePythonBlockTests(SynchronousTestCase):
+    """Every Python block of the README runs as pasted."""
+
+    def test_every_block_has_a_test(self) -> None:
+        markers = (SERVER, TESTING, CODEC, CLIENT, TREQ, METRICS, NAMES)
+        for block in python_blocks(README):
+            self.assertEqual(
+                sum(marker in block for marker in markers), 1, f"which test runs:\n{block}"
+            )
+
+    def test_codec_doctest(self) -> None:
+        test = doctest.DocTestParser().get_doctest(block_with(CODEC), {}, "README", "README.md", 0)
+        runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+        runner.run(test)
+        self.assertEqual(runner.summarize(verbose=False).failed, 0)
+
+    def test_testing_block(self) -> None:
+        result = run_python(block_with(TESTING))
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_client_endpoint_block(self) -> None:
+        result = run_python(block_with(CLIENT))
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_server_block(self) -> None:
+        """The server starts, answers a client behind a header, logs, and is stopped."""
+        block = block_with(SERVER)
+        self.assertIn("TCP4ServerEndpoint(reactor, 8080, ", block)
+        port = free_port()
+        code = block.replace(
+            "TCP4ServerEndpoint(reactor, 8080, ", f"TCP4ServerEndpoint(reactor, {port}, "
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-u", "-c", code],
+            cwd=REPO,
+            env=twist_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            reply = b""
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and process.poll() is None:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+                        client.sendall(b"PROXY TCP4 203.0.113.9 127.0.0.1 4321 8080\r\n")
+                        while chunk := client.recv(1024):
+                            reply += chunk
+                    break
+                except ConnectionRefusedError:
+                    time.sleep(0.05)
+            self.assertEqual(reply, b"hello 203.0.113.9 (None)\n")
+            # No header: refused, and the log says so.
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+                client.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                self.assertEqual(client.recv(1024), b"")
+        finally:
+            process.terminate()
+            output, _ = process.communicate(timeout=30)
+        self.assertIn(f"(PROXY) starting on {port}", output)
+        self.assertIn("Rejected connection from 127.0.0.1:", output)
+        self.assertNotIn("Traceback", output)
+
+    def test_treq_block(self) -> None:
+        """Both requests reach a proxy-whoami on the block's port and report the header."""
+        block = block_with(TREQ)
+        self.assertEqual(block.count("http://127.0.0.1:8080/"), 2)
+        port = free_port()
+        server = subprocess.Popen(
+            [
+                *twist_command(),
+                "--log-format=text",
+                "proxy-whoami",
+                "--listen",
+                f"proxy:tcp:{port}:interface=127.0.0.1",
+            ],
+            cwd=REPO,
+            env=twist_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and server.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=5).close()
+                    break
+                except ConnectionRefusedError:
+                    time.sleep(0.05)
+            result = run_python(block.replace("127.0.0.1:8080", f"127.0.0.1:{port}"))
+        finally:
+            server.terminate()
+            server.wait(30)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        lines = result.stdout.splitlines()
+        self.assertTrue(lines[0].startswith("200 "), result.stdout)
+        self.assertIn("203.0.113.7", result.stdout)
+        self.assertEqual(lines[-1], "200")
+
+
+class ReadmeEndpointExampleTests(SynchronousTestCase):
+    """Each example string of the proxy: endpoint section parses."""
+
+    def test_examples_parse(self) -> None:
+        start = README.index("Examples:\n\n```\n") + len("Examples:\n\n```\n")
+        examples = README[start : README.index("```", start)].split()
+        self.assertIn("proxy:tcp:8080", examples)
+        directory = FilePath(self.mktemp())
+        directory.makedirs()
+        key, cert = write_self_signed(directory, "localhost")
+        for example in examples:
+            if example.startswith("proxy:systemd:"):
+                continue  # needs descriptors from systemd (tests/test_endpoint.py adopts one)
+            if example.startswith("proxy:tls:") and NEEDS_TLS_ENDPOINT:
+                continue
+            description = (
+                example.replace("privateKey=key.pem", f"privateKey={key.path}")
+                .replace("certKey=cert.pem", f"certKey={cert.path}")
+                .replace("/etc/app/certs", directory.path)
+            )
+            endpoint = serverFromString(MemoryReactorClock(), description)
+            self.assertIsInstance(endpoint, ProxyProtocolServerEndpoint, example)

@@ -10,7 +10,6 @@ import hashlib
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from zope.interface import implementer
 from pptwisted import TLV, ProxyHeader, get_proxy_header
 from pptwisted._relay import Options, RelayFactory, TLVRules, parse_tlv_type
 
+from .compat import twist_command, twist_env
 from .helpers import inet4, seal_crc32c, tlv, v2
 
 REPO = Path(__file__).resolve().parent.parent
@@ -180,9 +180,7 @@ class SlowReaderTests(TestCase):
         probe.close()
         process = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "twisted",
+                *twist_command(),
                 "proxy-relay",
                 "--listen",
                 f"tcp:{relay_port}:interface=127.0.0.1",
@@ -190,6 +188,7 @@ class SlowReaderTests(TestCase):
                 f"tcp:host=127.0.0.1:port={target_port.getHost().port}",
             ],
             cwd=REPO,
+            env=twist_env(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

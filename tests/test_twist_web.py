@@ -13,7 +13,6 @@ import queue
 import re
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +22,8 @@ import pytest
 from twisted.internet.address import IPv4Address, IPv6Address
 
 from pptwisted import ProxyHeader
+
+from .compat import twist_command
 
 #: The repository root: put on the child's path so that its twisted/plugins
 #: dropin is found whether pptwisted is installed normally or editable.
@@ -134,9 +135,7 @@ def twist(tmp_path: Path, site: Path) -> Iterator[tuple[Twist, int]]:
     env["PYTHONUNBUFFERED"] = "1"
     process = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "twisted",
+            *twist_command(),
             "--log-format=text",
             "web",
             "--listen",

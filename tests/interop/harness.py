@@ -18,6 +18,7 @@ import csv
 import functools
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -323,7 +324,12 @@ def start_nginx(body: str, listening: list[tuple[str, int]], directory: Path) ->
     (host, port) of C{listening} accepts connections.
     """
     nginx = require_nginx_stream()
-    config = nginx_main(directory) + _http_temp_paths(body, directory)
+    main = nginx_main(directory)
+    for directive in ("load_module", "events"):
+        # The examples are complete files: keep their own.
+        if re.search(rf"^{directive}\b", body, re.MULTILINE):
+            main = "".join(line for line in main.splitlines(True) if not line.startswith(directive))
+    config = main + _http_temp_paths(body, directory)
     path = directory / "nginx.conf"
     path.write_text(config)
     argv = [nginx, "-c", str(path), "-p", f"{directory}/", "-e", str(directory / "error.log")]

@@ -1,16 +1,25 @@
 """
 The README's load balancer snippets are the configs the interop tests run:
 each file of examples/, filled in with the README's sample values, appears
-in the README verbatim.
+in the README verbatim, is a complete file that C{haproxy -c} or
+C{nginx -t} accepts, and the README's C{examples/fill.py} command writes it.
 """
 
 from __future__ import annotations
 
+import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
+from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SynchronousTestCase
 
-from .harness import EXAMPLES, render
+from ..certs import write_self_signed
+from .harness import EXAMPLES, render, require_binary, require_nginx_stream
+
+REPO = Path(__file__).resolve().parent.parent.parent
 
 README = (Path(__file__).resolve().parent.parent.parent / "README.md").read_text()
 
@@ -49,8 +58,98 @@ SAMPLES: dict[str, dict[str, str]] = {
 }
 
 
+def example_names() -> list[str]:
+    """The configuration templates of examples/ (not the fill.py helper)."""
+    return sorted(
+        p.name
+        for p in EXAMPLES.iterdir()
+        if p.suffix in (".cfg", ".conf", ".py") and p.name != "fill.py"
+    )
+
+
 class ReadmeSnippetTests(SynchronousTestCase):
     def test_every_example_in_readme(self) -> None:
-        self.assertEqual(sorted(SAMPLES), sorted(p.name for p in EXAMPLES.iterdir()))
+        self.assertEqual(sorted(SAMPLES), example_names())
         for name, values in SAMPLES.items():
             self.assertIn(render(name, values), README, name)
+
+    def test_haproxy_accepts_each_snippet(self) -> None:
+        """haproxy -c accepts every HAProxy block of the README as it stands."""
+        haproxy = require_binary("haproxy")
+        directory = FilePath(self.mktemp())
+        directory.makedirs()
+        _, cert = write_self_signed(directory, "localhost")
+        for name, values in SAMPLES.items():
+            if not name.startswith("haproxy-"):
+                continue
+            config = render(name, values)
+            # The TLS example names files under /etc/haproxy: this machine's
+            # stand-ins (a certificate and key, used as the CA as well).
+            config = config.replace("/etc/haproxy/site.pem", cert.path)
+            config = config.replace("/etc/haproxy/clients-ca.pem", cert.path)
+            path = directory.child(name)
+            path.setContent(config.encode())
+            check = subprocess.run(
+                [haproxy, "-c", "-f", path.path], capture_output=True, text=True, timeout=30
+            )
+            self.assertEqual(check.returncode, 0, f"{name}:\n{check.stdout}{check.stderr}")
+
+    def test_nginx_accepts_each_snippet(self) -> None:
+        """nginx -t accepts every nginx block of the README as a whole nginx.conf."""
+        nginx = require_nginx_stream()
+        for name, values in SAMPLES.items():
+            if not name.startswith("nginx-"):
+                continue
+            directory = FilePath(self.mktemp())
+            directory.makedirs()
+            path = directory.child("nginx.conf")
+            path.setContent(render(name, values).encode())
+            check = subprocess.run(
+                [nginx, "-t", "-c", path.path, "-p", directory.path + "/", "-e", "stderr"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            self.assertEqual(check.returncode, 0, f"{name}:\n{check.stderr}")
+
+    def test_fill_command(self) -> None:
+        """The README's fill.py command writes the README's HAProxy block."""
+        (command,) = [
+            block.strip()
+            for block in re.findall(r"```sh\n(.*?)```", README, re.DOTALL)
+            if "examples/fill.py" in block
+        ]
+        argv, _, output = command.partition(" > ")
+        words = shlex.split(argv)
+        self.assertEqual(words[:2], ["python3", "examples/fill.py"])
+        self.assertEqual(output, "haproxy.cfg")
+        result = subprocess.run(
+            [sys.executable, *words[1:]], cwd=REPO, capture_output=True, text=True, timeout=30
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        name = Path(words[2]).name
+        self.assertEqual(result.stdout, render(name, SAMPLES[name]))
+        self.assertIn(result.stdout, README)
+
+    def test_fill_every_example(self) -> None:
+        """fill.py fills each example as the interop tests do, and names what is missing."""
+        for name, values in SAMPLES.items():
+            pairs = [f"{key}={value}" for key, value in values.items()]
+            result = subprocess.run(
+                [sys.executable, "examples/fill.py", f"examples/{name}", *pairs],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertEqual(result.stdout, render(name, values))
+        missing = subprocess.run(
+            [sys.executable, "examples/fill.py", "examples/nginx-stream.conf", "frontend=443"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        self.assertEqual(missing.returncode, 2)
+        self.assertIn("needs values for: backend", missing.stderr)

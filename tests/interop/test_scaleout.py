@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from twisted.internet.interfaces import IProtocol, IProtocolFactory
 from twisted.internet.threads import deferToThread
 from twisted.web.client import Agent, HTTPConnectionPool
 
+from ..compat import twist_command, twist_env
 from .harness import (
     CLIENT_HOST,
     REPO,
@@ -90,9 +90,7 @@ async def start_twist_web(directory: Path, name: str) -> tuple[Managed, int]:
     """A C{twist web} process on proxy:tcp:0 serving ReportResource; its port."""
     process = Managed(
         [
-            sys.executable,
-            "-m",
-            "twisted",
+            *twist_command(),
             "--log-format=text",
             "web",
             "--listen",
@@ -103,7 +101,7 @@ async def start_twist_web(directory: Path, name: str) -> tuple[Managed, int]:
         directory,
         name,
         cwd=REPO,
-        env={"PYTHONUNBUFFERED": "1"},
+        env=twist_env({"PYTHONUNBUFFERED": "1"}),
     )
     deadline = time.monotonic() + 20
     while (match := re.search(r"starting on (\d+)", process.output())) is None:

@@ -1,0 +1,84 @@
+"""
+What the tests need to know about the Twisted they run on (22.4 to the
+newest): which optional features exist, and how to start C{twist}.
+
+A test of a feature that only a newer Twisted has skips with the release it
+needs, so the matrix in C{.ci/twisted-matrix} reports it instead of failing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import twisted
+
+#: The installed Twisted as (major, minor), e.g. (22, 4).
+TWISTED = tuple(int(part) for part in twisted.__version__.split(".")[:2])
+
+
+def needs_twisted(major: int, minor: int, feature: str) -> str | None:
+    """
+    A skip reason if the installed Twisted is older than C{major.minor}
+    (the release that added C{feature}), else C{None}.
+    """
+    if TWISTED >= (major, minor):
+        return None
+    return f"{feature} needs Twisted {major}.{minor} or later (this is {twisted.__version__})"
+
+
+#: Twisted's tls: server endpoint and wrapServerTLS appeared in 26.4.
+NEEDS_TLS_ENDPOINT = needs_twisted(26, 4, "the tls: server endpoint (and wrapServerTLS)")
+#: twisted.web.pages appeared in 23.10.
+NEEDS_WEB_PAGES = needs_twisted(23, 10, "twisted.web.pages")
+
+#: The twist entry point's code, for a Python with no twist script beside it
+#: (a venv over Debian's python3-twisted has /usr/bin/twist only).
+_TWIST_MAIN = "import sys; from twisted.application.twist._twist import Twist; Twist.main(sys.argv)"
+
+
+def twist_command() -> list[str]:
+    """
+    The command that starts C{twist} for this Python: the script beside
+    C{sys.executable} if there is one, else the entry point it runs. Not
+    C{python -m twisted}: PyPI's Twisted 22.4 breaks that through
+    C{pkg_resources.load_entry_point}.
+    """
+    beside = Path(sys.executable).parent / "twist"
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("twist")
+    if found is not None and Path(found).resolve().parent == Path(sys.executable).resolve().parent:
+        return [found]
+    return [sys.executable, "-c", _TWIST_MAIN]
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def skipIf(reason: str | None) -> Callable[[_F], _F]:
+    """Skip the decorated test with C{reason}, unless it is C{None}."""
+
+    def decorate(test: _F) -> _F:
+        if reason is not None:
+            test.skip = reason  # type: ignore[attr-defined]
+        return test
+
+    return decorate
+
+
+#: The checkout: on a child's path, so that its pptwisted and twisted/plugins
+#: dropin are found however pptwisted is installed (as `python -m` had it).
+REPO = Path(__file__).resolve().parent.parent
+
+
+def twist_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment with the checkout first on C{PYTHONPATH}."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
+    env.update(extra or {})
+    return env
