@@ -33,9 +33,11 @@ from twisted.internet.interfaces import (
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
+from ._handover import construct_connections, tls_protocol_class
 from ._policy import DEFAULT_TIMEOUT, ProxyProtocolPolicy
+from ._stats import ProxyProtocolStats
 from ._v2 import DEFAULT_MAX_V2_LENGTH
-from ._wrapper import ProxyProtocolStats, ProxyProtocolWrapper
+from ._wrapper import ProxyProtocolWrapper
 
 __all__ = [
     "SERVER_OPTIONS",
@@ -120,7 +122,9 @@ def _split_tls(
         context = ssl._sslContextFactory
 
         def wrap_ssl(factory: IProtocolFactory) -> IProtocolFactory:
-            return TLSMemoryBIOFactory(context, False, factory)
+            tls_factory = TLSMemoryBIOFactory(context, False, factory)
+            tls_factory.protocol = tls_protocol_class()
+            return tls_factory
 
         return plain, wrap_ssl
     try:
@@ -133,7 +137,11 @@ def _split_tls(
         tls = endpoint
 
         def wrap_tls(factory: IProtocolFactory) -> IProtocolFactory:
-            return TLSMemoryBIOFactory(tls.connectionCreator, False, factory, clock=tls.clock)
+            tls_factory = TLSMemoryBIOFactory(
+                tls.connectionCreator, False, factory, clock=tls.clock
+            )
+            tls_factory.protocol = tls_protocol_class()
+            return tls_factory
 
         return tls.endpoint, wrap_tls
     return endpoint, None
@@ -147,6 +155,11 @@ class ProxyProtocolServerEndpoint:
 
     When C{endpoint} is an C{ssl:}/C{tls:} endpoint, the PROXY header is read
     before the TLS handshake.
+
+    When the port it gets is Twisted's TCP or UNIX port (tcp, tcp6, unix,
+    systemd, and the TCP under ssl/tls), its connections are created as
+    transports of ours, handed to the application once the header is in
+    (L{pptwisted._handover}); elsewhere the wrapper stays in the path.
 
     @ivar stats: counters shared by every port this endpoint listens on.
     """
@@ -167,7 +180,15 @@ class ProxyProtocolServerEndpoint:
         plain, add_tls = _split_tls(self.endpoint)
         factory = add_tls(protocolFactory) if add_tls is not None else protocolFactory
         wrapper = ProxyProtocolWrapper(factory, self.policy, clock=self.clock, stats=self.stats)
-        return plain.listen(wrapper)
+        d = plain.listen(wrapper)
+        d.addCallback(_constructing)
+        return d
+
+
+def _constructing(port: IListeningPort) -> IListeningPort:
+    """Have C{port} create its connections as our transports, if it can."""
+    construct_connections(port)
+    return port
 
 
 def unparse_endpoint(args: tuple[object, ...], kwargs: Mapping[str, object]) -> str:
