@@ -201,7 +201,9 @@ class ProxyDatagramTransport:
         """The real socket's own address (as L{getHost})."""
         return self.getHost()
 
-    def getRealPeer(self) -> IAddress | None:
+    # Narrower than IProxyProtocolTransport: a datagram port has no peer
+    # outside the handling of a datagram.
+    def getRealPeer(self) -> IAddress | None:  # type: ignore[override]
         """The proxy socket the datagram being handled came from, or C{None}."""
         peer = self._real_peer
         return None if peer is None else _udp_address(peer)

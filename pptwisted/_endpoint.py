@@ -37,11 +37,13 @@ from zope.interface import implementer
 
 import twisted
 
+from ._handover import construct_connections, tls_protocol_class
 from ._policy import DEFAULT_TIMEOUT, ProxyProtocolPolicy
 from ._registry import track_listener
+from ._stats import ProxyProtocolStats
 from ._tlv import DEFAULT_MAX_TLVS
 from ._v2 import DEFAULT_MAX_V2_LENGTH
-from ._wrapper import ProxyProtocolStats, ProxyProtocolWrapper
+from ._wrapper import ProxyProtocolWrapper
 
 __all__ = [
     "SERVER_OPTIONS",
@@ -170,7 +172,9 @@ def _split_tls(
         context = ssl._sslContextFactory
 
         def wrap_ssl(factory: IProtocolFactory) -> IProtocolFactory:
-            return TLSMemoryBIOFactory(context, False, factory)
+            tls_factory = TLSMemoryBIOFactory(context, False, factory)
+            tls_factory.protocol = tls_protocol_class()
+            return tls_factory
 
         return plain, wrap_ssl
     try:
@@ -183,7 +187,11 @@ def _split_tls(
         tls = endpoint
 
         def wrap_tls(factory: IProtocolFactory) -> IProtocolFactory:
-            return TLSMemoryBIOFactory(tls.connectionCreator, False, factory, clock=tls.clock)
+            tls_factory = TLSMemoryBIOFactory(
+                tls.connectionCreator, False, factory, clock=tls.clock
+            )
+            tls_factory.protocol = tls_protocol_class()
+            return tls_factory
 
         return tls.endpoint, wrap_tls
     return endpoint, None
@@ -197,6 +205,11 @@ class ProxyProtocolServerEndpoint:
 
     When C{endpoint} is an C{ssl:}/C{tls:} endpoint, the PROXY header is read
     before the TLS handshake.
+
+    When the port it gets is Twisted's TCP or UNIX port (tcp, tcp6, unix,
+    systemd, and the TCP under ssl/tls), its connections are created as
+    transports of ours, handed to the application once the header is in
+    (L{pptwisted._handover}); elsewhere the wrapper stays in the path.
 
     @ivar stats: counters shared by every port this endpoint listens on.
     """
@@ -217,8 +230,17 @@ class ProxyProtocolServerEndpoint:
         plain, add_tls = _split_tls(self.endpoint)
         factory = add_tls(protocolFactory) if add_tls is not None else protocolFactory
         wrapper = ProxyProtocolWrapper(factory, self.policy, clock=self.clock, stats=self.stats)
+        d = plain.listen(wrapper)
+        d.addCallback(_constructing)
         # Metrics report the port under the policy's name, or its address.
-        return plain.listen(wrapper).addCallback(track_listener, wrapper)
+        d.addCallback(track_listener, wrapper)
+        return d
+
+
+def _constructing(port: IListeningPort) -> IListeningPort:
+    """Have C{port} create its connections as our transports, if it can."""
+    construct_connections(port)
+    return port
 
 
 def unparse_endpoint(args: tuple[object, ...], kwargs: Mapping[str, object]) -> str:

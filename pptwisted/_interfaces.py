@@ -4,6 +4,7 @@ The interface through which applications reach what the PROXY header said.
 
 from __future__ import annotations
 
+from twisted.internet.interfaces import IAddress
 from zope.interface import Attribute, Interface
 
 __all__ = ["IProxyProtocolTransport"]
@@ -22,8 +23,8 @@ class IProxyProtocolTransport(Interface):
         " directly)."
     )
 
-    def getRealPeer() -> object:
+    def getRealPeer() -> IAddress:
         """The address of the socket's peer (the load balancer)."""
 
-    def getRealHost() -> object:
+    def getRealHost() -> IAddress:
         """The address of the socket's own end."""

@@ -116,10 +116,10 @@ def describe_connection(transport: ITransport) -> dict[str, Any]:
         "peer": describe_address(transport.getPeer()),
         "host": describe_address(transport.getHost()),
         "real_peer": describe_address(
-            proxied.getRealPeer() if proxied is not None else transport.getPeer()  # type: ignore[arg-type]
+            proxied.getRealPeer() if proxied is not None else transport.getPeer()
         ),
         "real_host": describe_address(
-            proxied.getRealHost() if proxied is not None else transport.getHost()  # type: ignore[arg-type]
+            proxied.getRealHost() if proxied is not None else transport.getHost()
         ),
         "proxy": describe_header(header) if header is not None else None,
     }

@@ -28,7 +28,7 @@ from twisted.web.server import Site
 from pptwisted import ProxyProtocolPolicy, ProxyProtocolStats, ProxyProtocolWrapper
 from pptwisted._endpoint import policy_from_options
 from pptwisted._registry import address_name, listeners, track, untrack
-from pptwisted._wrapper import HEADER_DELAY_BUCKETS
+from pptwisted._stats import HEADER_DELAY_BUCKETS
 from pptwisted.metrics import OUTCOMES, ProxyProtocolCollector, metrics_resource, register
 
 V1 = b"PROXY TCP4 192.0.2.7 198.51.100.1 4321 443\r\n"
