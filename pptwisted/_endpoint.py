@@ -67,6 +67,8 @@ SERVER_OPTIONS: Mapping[str, str] = {
     "proxyMaxTLVs": f"cap on the TLV records of a v2 header (default {DEFAULT_MAX_TLVS})",
     "proxyRequireCrc32c": "yes or no (default no): reject v2 headers without a CRC32C TLV",
     "proxyName": "the listener's name in metrics (default: the listening address)",
+    "proxyMaxPending": "cap on connections waiting for their header, per process"
+    " (default: half the file-descriptor soft limit)",
 }
 
 
@@ -111,6 +113,8 @@ def policy_from_options(options: Mapping[str, str]) -> ProxyProtocolPolicy:
                 kwargs["require_crc32c"] = value == "yes"
             elif name == "proxyName":
                 kwargs["name"] = value
+            elif name == "proxyMaxPending":
+                kwargs["max_pending"] = int(value)
         except ValueError as e:
             raise ValueError(
                 f"invalid value {value!r} for proxy: option {name!r} ({SERVER_OPTIONS[name]}): {e}"
