@@ -538,3 +538,52 @@ class ServerFirstTests(SynchronousTestCase):
         server.clock.advance(2)
         self.assertTrue(transport.disconnecting)
         self.assertEqual(server.wrapper.stats.timed_out, 1)
+
+
+class AmplificationTests(SynchronousTestCase):
+    """
+    The memory a header holds for the life of a connection is at most 2x
+    its size on the wire plus a small constant (issue 12: 5,452 empty TLVs
+    held 401 KiB, 25x), TLVs decoded and vendor fields read included.
+    """
+
+    CONSTANT = 4096
+
+    def held(self, wire: bytes) -> int:
+        import gc
+        import tracemalloc
+
+        from pptwisted import parse_header
+
+        wire = bytes(wire)
+        tracemalloc.start()
+        self.addCleanup(tracemalloc.stop)
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        header, rest = parse_header(wire)
+        del rest
+        list(header.tlvs)
+        (header.aws_vpce_id, header.ssl, header.authority, header.unique_id)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+        del header
+        return held
+
+    def test_bounded(self) -> None:
+        from bench.parse import _worst
+        from pptwisted import TLV
+
+        a = (IPv4Address("TCP", "192.0.2.1", 1), IPv4Address("TCP", "192.0.2.2", 2))
+        cases = {
+            "worst accepted (16 KiB, 64 TLVs, CRC32C)": _worst(),
+            "64 empty TLVs": ProxyHeader.proxy(*a, tlvs=[TLV(0x04, b"")] * 64).to_bytes(),
+            "64 TLVs of 250 bytes": ProxyHeader.proxy(
+                *a, tlvs=[TLV(0xE0, b"y" * 250)] * 64
+            ).to_bytes(),
+            "63 empty SSL records": ProxyHeader.proxy(
+                *a, tlvs=[TLV(0x20, b"\x01\0\0\0\0")] * 63
+            ).to_bytes(crc32c=True),
+        }
+        for name, wire in cases.items():
+            held = self.held(wire)
+            self.assertLessEqual(held, 2 * len(wire) + self.CONSTANT, f"{name}: {held} bytes")
