@@ -562,11 +562,10 @@ class AmplificationTests(SynchronousTestCase):
         before = tracemalloc.get_traced_memory()[0]
         header, rest = parse_header(wire)
         del rest
-        list(header.tlvs)
-        (header.aws_vpce_id, header.ssl, header.authority, header.unique_id)
+        read = [list(header.tlvs), header.aws_vpce_id, header.ssl, header.authority]
         gc.collect()
         held = tracemalloc.get_traced_memory()[0] - before
-        del header
+        del header, read
         return held
 
     def test_bounded(self) -> None:
