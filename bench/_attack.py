@@ -188,7 +188,10 @@ def stall(port: int, count: int, data: bytes = STALL, timeout: float = 30) -> li
             sock = socket.create_connection((HOST, port), timeout=10)
             stalled.append(sock)
             if data:
-                sock.sendall(data)
+                try:
+                    sock.sendall(data)
+                except OSError:
+                    pass  # already closed by the server (evicted): still counted
     except BaseException:
         close_all(stalled)
         raise
