@@ -105,11 +105,14 @@ def server(
     nofile: int | None = None,
     log_dir: Path,
     backlog: int = 2048,
+    app: str = "whoami",
 ) -> Iterator[Server]:
     """
     Run C{twist proxy-whoami} on C{proxy:tcp:PORT...options} (or plain
     C{tcp:} if C{plain}), under a descriptor limit of C{nofile} if given;
-    stopped (SIGTERM, then SIGKILL) on exit.
+    stopped (SIGTERM, then SIGKILL) on exit. C{app} C{"idle"} or C{"line"}
+    runs bench/_server.py's application instead (no logging): C{idle}
+    connections stay open, C{line} answers one line.
     """
     port = free_port()
     inner = f"tcp:{port}:interface={HOST}:backlog={backlog}"
@@ -117,9 +120,13 @@ def server(
     log = log_dir / f"server-{port}.log"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
+    if app == "whoami":
+        command = [*twist(), "--log-format=text", "proxy-whoami", "--listen", listen]
+    else:
+        command = [sys.executable, "-m", "bench._server", listen, app]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*twist(), "--log-format=text", "proxy-whoami", "--listen", listen],
+            command,
             cwd=REPO,
             env=env,
             stdin=subprocess.DEVNULL,

@@ -108,8 +108,14 @@ def pending_cap(scale: Scale, log_dir: Path) -> dict[str, Any]:
     """Time to serve a good client behind stalled connections at the fd limit."""
     out: dict[str, Any] = {}
     for kind in ("proxy", "tcp"):
+        # The line application: silent connections stay open, as with an
+        # application that waits for its client to speak first.
         with attack.server(
-            ":proxyTimeout=15", plain=kind == "tcp", nofile=scale.nofile, log_dir=log_dir
+            ":proxyTimeout=15",
+            plain=kind == "tcp",
+            nofile=scale.nofile,
+            log_dir=log_dir,
+            app="line",
         ) as server:
             stalled = attack.stall(
                 server.port, scale.stalled, attack.STALL if kind == "proxy" else b""
@@ -142,7 +148,7 @@ def memory(scale: Scale, log_dir: Path) -> dict[str, Any]:
     n = scale.pending
     for kind in ("proxy", "tcp"):
         options = f":proxyTimeout=600:proxyMaxPending={4 * n}"
-        with attack.server(options, plain=kind == "tcp", log_dir=log_dir) as server:
+        with attack.server(options, plain=kind == "tcp", log_dir=log_dir, app="idle") as server:
             data = HALF_V1 if kind == "proxy" else b""
             base_fds = server.fds()
             # Warm up: one flood of a tenth, closed, so allocator arenas exist.
