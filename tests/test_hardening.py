@@ -588,3 +588,19 @@ class AmplificationTests(SynchronousTestCase):
         for name, wire in cases.items():
             held = self.held(wire)
             self.assertLessEqual(held, 2 * len(wire) + self.CONSTANT, f"{name}: {held} bytes")
+
+
+class EndpointOptionsTests(SynchronousTestCase):
+    def test_log_budget_reaches_the_wrapper(self) -> None:
+        from twisted.internet.endpoints import TCP4ServerEndpoint
+
+        from pptwisted import ProxyProtocolServerEndpoint
+
+        reactor = MemoryReactorClock()
+        endpoint = ProxyProtocolServerEndpoint(
+            TCP4ServerEndpoint(reactor, 0), clock=reactor, log_burst=3, log_interval=5.0
+        )
+        self.successResultOf(endpoint.listen(AppFactory()))
+        wrapper = reactor.tcpServers[0][1]
+        self.assertIsInstance(wrapper, ProxyProtocolWrapper)
+        self.assertEqual((wrapper.rejection_log.burst, wrapper.rejection_log.interval), (3, 5.0))
