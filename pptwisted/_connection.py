@@ -47,6 +47,10 @@ _log = Logger(namespace="pptwisted")
 
 #: Bytes of a rejected connection shown, in hex, in the log event.
 EXCERPT_BYTES = 32
+#: Up to this many bytes, an incomplete header is parsed again from its
+#: start on the next read rather than kept in a parser (any v1 header, a v2
+#: header with a few short TLVs): less memory per pending connection.
+RESCAN_BYTES = 256
 
 
 class ConnectionState(enum.Enum):
@@ -173,42 +177,50 @@ class ProxyProtocolConnection:
                 # rest of the first read (the header timeout bounds them).
                 self._head += data
             return
-        # Keep the first bytes: the log excerpt, and in optional mode the
-        # bytes to pass through (NotProxyHeader comes within 12 bytes).
-        head = self._head
-        if len(head) < EXCERPT_BYTES:
-            self._head = head + data if head else data
         factory = self.factory
         parser = self._parser
-        try:
-            if parser is None:
-                result: tuple[ProxyHeader, bytes] | None = parse_header(
-                    data,
+        if parser is None:
+            # A short header is parsed again from its first byte on each
+            # read: a pending connection then holds only the bytes it sent
+            # (no parser object), and the rescan is bounded by RESCAN_BYTES.
+            head = self._head
+            buf = head + data if head else data
+            try:
+                found = parse_header(
+                    buf,
                     versions=factory.versions,
                     max_v2_length=factory.max_v2_length,
                     max_tlvs=factory.max_tlvs,
                     require_crc32c=factory.require_crc32c,
                 )
-            else:
-                result = parser.feed(data)
-        except IncompleteHeader as e:
-            self._parser = e.parser
-            result = None
-        except NotProxyHeader as e:
-            if not factory.policy.require_header:
-                self._accept(None, self._head)
-            else:
-                self._reject(e.rule.value, e.detail, self._head)
+            except IncompleteHeader as e:
+                if len(buf) > RESCAN_BYTES:
+                    # A long header: the incremental parser takes it from
+                    # here (it holds every byte); keep only the excerpt.
+                    self._parser = e.parser
+                    self._head = buf[:EXCERPT_BYTES]
+                else:
+                    self._head = buf
+                return
+            except NotProxyHeader as e:
+                if not factory.policy.require_header:
+                    self._accept(None, buf)
+                else:
+                    self._reject(e.rule.value, e.detail, buf)
+                return
+            except InvalidHeader as e:
+                self._reject(e.rule.value, e.detail, buf)
+                return
+            self._accept(*found)
             return
+        try:
+            result = parser.feed(data)
         except InvalidHeader as e:
+            # (Not NotProxyHeader: the signature was judged before.)
             self._reject(e.rule.value, e.detail, self._head)
             return
         if result is not None:
             self._accept(*result)
-        elif len(self._head) > EXCERPT_BYTES:
-            # The signature has been judged (it takes at most 12 bytes): keep
-            # only the excerpt, not a whole first read beside the parser's copy.
-            self._head = self._head[:EXCERPT_BYTES]
 
     def connectionLost(self, reason: Failure) -> None:
         state = self.state

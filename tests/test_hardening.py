@@ -604,3 +604,57 @@ class EndpointOptionsTests(SynchronousTestCase):
         wrapper = reactor.tcpServers[0][1]
         self.assertIsInstance(wrapper, ProxyProtocolWrapper)
         self.assertEqual((wrapper.rejection_log.burst, wrapper.rejection_log.interval), (3, 5.0))
+
+
+class RescanTests(SynchronousTestCase):
+    """
+    A short incomplete header is kept as bytes and parsed again on the next
+    read; past C{RESCAN_BYTES} the incremental parser takes over. Either way
+    the same header, the same bytes after it, the same excerpt.
+    """
+
+    LONG = v2(0x21, 0x11, ADDRESSES + tlv(0xE0, b"z" * 400))
+
+    def test_long_header_bytewise(self) -> None:
+        from pptwisted._connection import RESCAN_BYTES
+
+        self.assertGreater(len(self.LONG), RESCAN_BYTES)
+        for data in (self.LONG, V2_THREE_TLVS, V1_TCP4):
+            server = Server()
+            protocol, _ = server.connect()
+            wire = data + b"after"
+            for i in range(len(wire)):
+                protocol.dataReceived(wire[i : i + 1])
+            [app] = server.app.built
+            self.assertEqual(app.received, b"after")
+            self.assertEqual(app.transport.getPeer(), IPv4Address("TCP", "192.0.2.7", 4321))
+
+    def test_parser_only_past_the_bound(self) -> None:
+        server = Server()
+        protocol, _ = server.connect()
+        protocol.dataReceived(V1_TCP4[:-3])
+        self.assertIsNone(protocol._parser)
+        protocol, _ = server.connect()
+        protocol.dataReceived(self.LONG[:300])
+        self.assertIsNotNone(protocol._parser)
+        self.assertEqual(protocol._head, self.LONG[:32])
+
+    def test_long_header_rejected_excerpt(self) -> None:
+        events = capture(self)
+        server = Server(ProxyProtocolPolicy(max_tlvs=0))
+        protocol, transport = server.connect()
+        for i in range(0, len(self.LONG), 100):
+            protocol.dataReceived(self.LONG[i : i + 100])
+        self.assertTrue(transport.disconnecting)
+        [event] = warnings(events)
+        self.assertEqual(event["rule"], "v2-too-many-tlvs")
+        self.assertEqual(event["excerpt"], self.LONG[:32].hex(" "))
+
+    def test_optional_passes_long_prefix(self) -> None:
+        server = Server(ProxyProtocolPolicy(require_header=False, timeout=2))
+        protocol, _ = server.connect()
+        for i in range(0, 300, 7):
+            protocol.dataReceived(self.LONG[i : min(i + 7, 300)])
+        server.clock.advance(2)
+        [app] = server.app.built
+        self.assertEqual(app.received, self.LONG[:300])
