@@ -120,7 +120,6 @@ class ProxyProtocolConnection:
     __slots__ = (
         "__provides__",
         "__weakref__",
-        "_accepted_at",
         "_check",
         "_head",
         "_parser",
@@ -143,7 +142,6 @@ class ProxyProtocolConnection:
         self._parser: HeaderParser | None = None
         self._head = b""
         self._waiting = False
-        self._accepted_at = 0.0
         # While CHECKING: the check's Deferred, then the bytes that came.
         self._check: Deferred[Any] | None = None
 
@@ -261,20 +259,23 @@ class ProxyProtocolConnection:
         """The connection starts waiting for its header."""
         factory = self.factory
         self._waiting = True
-        self._accepted_at = factory.clock.seconds()
         factory.stats.pending += 1
         factory.deadlines.add(self)
         # Last: may evict older connections (never this one, the newest).
         pending_connections.add(self, factory.max_pending)
 
-    def _stop_waiting(self) -> None:
-        """The header phase is over (whatever the outcome)."""
-        if self._waiting:
-            self._waiting = False
-            factory = self.factory
-            factory.stats.pending -= 1
-            factory.deadlines.discard(self)
-            pending_connections.discard(self)
+    def _stop_waiting(self) -> float | None:
+        """
+        The header phase is over (whatever the outcome). Return the
+        connection's header deadline if it was still running.
+        """
+        if not self._waiting:
+            return None
+        self._waiting = False
+        factory = self.factory
+        factory.stats.pending -= 1
+        pending_connections.discard(self)
+        return factory.deadlines.discard(self)
 
     # -- the header's verdict -----------------------------------------------------
 
@@ -342,10 +343,12 @@ class ProxyProtocolConnection:
         connection over, with the bytes that came after the header.
         """
         factory = self.factory
-        if self._waiting:
-            if header is not None:
-                factory.stats.observe_header_delay(factory.clock.seconds() - self._accepted_at)
-            self._stop_waiting()
+        deadline = self._stop_waiting()
+        if deadline is not None and header is not None:
+            # The accept time is the deadline less the timeout (the one in
+            # force now: after a change of timeout, a few delays are off).
+            accepted_at = deadline - factory.deadlines.timeout
+            factory.stats.observe_header_delay(factory.clock.seconds() - accepted_at)
         transport = self.transport
         self.proxy_header = header
         peer: IAddress
