@@ -221,16 +221,17 @@ def rows(figures: Mapping[str, Any]) -> list[dict[str, Any]]:
     tcp_cap = (
         f"tcp: served in {cap['tcp']['seconds']:.2f} s"
         if cap["tcp"]["served"]
-        else f"tcp: not served ({cap['tcp']['seconds']:.1f} s)"
+        else f"tcp: refused (closed after {cap['tcp']['seconds']:.2f} s)"
     )
     return [
         {
-            "row": f"log lines under a flood of {proxy['connections']} bad headers",
+            "row": f"log lines under a flood of {proxy['connections']:,} bad headers",
             "unit": "%",
             "pptwisted": proxy["lines_percent"],
             "peers": f"{proxy['lines']} lines for {proxy['closed']} rejections;"
             f" tcp {tcp['lines']} lines",
-            "ratio": proxy["lines_percent"] / 100,
+            # Of the budget: 1% of the rejections.
+            "ratio": proxy["lines_percent"],
             "target": "<= 1% of rejections",
             "met": proxy["lines_percent"] <= 1.0 and proxy["closed"] == proxy["connections"],
         },
@@ -248,7 +249,8 @@ def rows(figures: Mapping[str, Any]) -> list[dict[str, Any]]:
             "unit": "s",
             "pptwisted": cap["proxy"]["seconds"],
             "peers": tcp_cap,
-            "ratio": cap["proxy"]["seconds"] / max(cap["tcp"]["seconds"], 1e-9),
+            # Of the target (plain tcp refuses the client: no ratio to it).
+            "ratio": cap["proxy"]["seconds"] / 2,
             "target": "<= 2 s",
             "met": cap["proxy"]["served"] and cap["proxy"]["seconds"] <= 2,
         },
