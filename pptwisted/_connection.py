@@ -142,7 +142,8 @@ class ProxyProtocolConnection:
         self._parser: HeaderParser | None = None
         self._head = b""
         self._waiting = False
-        # While CHECKING: the check's Deferred, then the bytes that came.
+        # While CHECKING: the check's Deferred (bytes that come meanwhile
+        # are added to _head, passed on with the rest of the first read).
         self._check: Deferred[Any] | None = None
 
     # -- IProtocol, as seen by the real transport ---------------------------------
