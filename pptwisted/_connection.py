@@ -38,6 +38,8 @@ from ._header import ProxyHeader
 from ._parser import HeaderParser, parse_header
 from ._pending import pending_connections
 
+_WAITING = pending_connections.waiting
+
 if TYPE_CHECKING:  # pragma: no cover
     from ._wrapper import ProxyProtocolWrapper
 
@@ -263,7 +265,9 @@ class ProxyProtocolConnection:
         factory.stats.pending += 1
         factory.deadlines.add(self)
         # Last: may evict older connections (never this one, the newest).
-        pending_connections.add(self, factory.max_pending)
+        _WAITING[self] = None
+        if len(_WAITING) > factory.max_pending:
+            pending_connections.enforce(factory.max_pending)
 
     def _stop_waiting(self) -> float | None:
         """
@@ -275,7 +279,7 @@ class ProxyProtocolConnection:
         self._waiting = False
         factory = self.factory
         factory.stats.pending -= 1
-        pending_connections.discard(self)
+        _WAITING.pop(self, None)
         return factory.deadlines.discard(self)
 
     # -- the header's verdict -----------------------------------------------------
@@ -288,7 +292,7 @@ class ProxyProtocolConnection:
         """
         self._parser = None
         self._head = b""
-        check = self.factory.policy.check
+        check = self.factory.check
         if check is None:
             self._serve(header, rest)
             return

@@ -48,38 +48,44 @@ class PendingConnections:
     L{Evictable.evict}).
     """
 
-    __slots__ = ("_waiting",)
+    __slots__ = ("waiting",)
 
     def __init__(self) -> None:
-        # Insertion-ordered: oldest first.
-        self._waiting: dict[Evictable, None] = {}
+        #: Insertion-ordered: oldest first. Receivers may add and pop
+        #: entries directly on their hot path, then call L{enforce}.
+        self.waiting: dict[Evictable, None] = {}
 
     def add(self, connection: Evictable, cap: int) -> None:
         """C{connection} starts waiting; evict the oldest beyond C{cap}."""
-        waiting = self._waiting
+        waiting = self.waiting
         waiting[connection] = None
         if len(waiting) > cap:
-            evicted = []
-            while len(waiting) > cap:
-                oldest = next(iter(waiting))
-                del waiting[oldest]
-                evicted.append(oldest)
-            for oldest in evicted:
-                oldest.evict()
+            self.enforce(cap)
+
+    def enforce(self, cap: int) -> None:
+        """Evict the oldest waiting connections beyond C{cap}."""
+        waiting = self.waiting
+        evicted = []
+        while len(waiting) > cap:
+            oldest = next(iter(waiting))
+            del waiting[oldest]
+            evicted.append(oldest)
+        for oldest in evicted:
+            oldest.evict()
 
     def discard(self, connection: Evictable) -> None:
         """C{connection} no longer waits (unknown connections are ignored)."""
-        self._waiting.pop(connection, None)
+        self.waiting.pop(connection, None)
 
     def clear(self) -> None:
         """Forget every connection (for tests: nothing is closed)."""
-        self._waiting.clear()
+        self.waiting.clear()
 
     def __len__(self) -> int:
-        return len(self._waiting)
+        return len(self.waiting)
 
     def __contains__(self, connection: object) -> bool:
-        return connection in self._waiting
+        return connection in self.waiting
 
 
 #: The one record of the process.
