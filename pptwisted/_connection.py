@@ -53,6 +53,9 @@ EXCERPT_BYTES = 32
 #: start on the next read rather than kept in a parser (any v1 header, a v2
 #: header with a few short TLVs): less memory per pending connection.
 RESCAN_BYTES = 256
+#: Bytes after the header held while the policy's check runs; beyond them
+#: the connection stops reading until the check answers.
+CHECK_BUFFER_BYTES = 65536
 
 
 class ConnectionState(enum.Enum):
@@ -175,8 +178,10 @@ class ProxyProtocolConnection:
         if self.state is not _READING:
             if self.state is _CHECKING:
                 # Bytes after the header, while the check runs: kept with the
-                # rest of the first read (the header timeout bounds them).
+                # rest of the first read, up to a bound.
                 self._head += data
+                if len(self._head) > CHECK_BUFFER_BYTES:
+                    self.transport.pauseProducing()
             return
         factory = self.factory
         parser = self._parser
@@ -327,6 +332,8 @@ class ProxyProtocolConnection:
             return
         self._check = None
         rest, self._head = self._head, b""
+        if len(rest) > CHECK_BUFFER_BYTES:
+            self.transport.resumeProducing()
         self._checked(verdict, header, rest)
 
     def _check_failed(self, failure: Failure, header: ProxyHeader | None) -> None:

@@ -417,6 +417,25 @@ class CheckTests(SynchronousTestCase):
         self.assertEqual(server.wrapper.stats.pending, 0)
         self.assertEqual(server.wrapper.stats.accepted, 1)
 
+    def test_bytes_while_checking_are_bounded(self) -> None:
+        """Past 64 KiB the connection stops reading until the check answers."""
+        from pptwisted._connection import CHECK_BUFFER_BYTES
+
+        answer: Deferred[bool] = Deferred()
+        server = Server(ProxyProtocolPolicy(check=lambda h, p: answer))
+        protocol, transport = server.connect()
+        protocol.dataReceived(V1_TCP4)
+        chunk = b"x" * 4096
+        sent = 0
+        while transport.producerState != "paused" and sent <= 2 * CHECK_BUFFER_BYTES:
+            protocol.dataReceived(chunk)
+            sent += len(chunk)
+        self.assertEqual(transport.producerState, "paused")
+        self.assertEqual(sent, CHECK_BUFFER_BYTES + len(chunk))
+        answer.callback(True)
+        self.assertEqual(transport.producerState, "producing")
+        self.assertEqual(len(server.app.built[0].received), sent)
+
     def test_deferred_false_and_failure(self) -> None:
         for result in (succeed(False), fail(ValueError("lookup failed"))):
             server = Server(ProxyProtocolPolicy(check=lambda h, p, r=result: r))
