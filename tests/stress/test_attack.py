@@ -25,8 +25,8 @@ def linux_only() -> None:
         raise SkipTest("reads the server's descriptors and RSS in /proc (Linux)")
 
 
-def ensure_fds(needed: int) -> None:
-    """This (client) process may open C{needed} descriptors, or skip."""
+def ensure_fds(case: SynchronousTestCase, needed: int) -> None:
+    """This (client) process may open C{needed} descriptors (restored after), or skip."""
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -35,6 +35,7 @@ def ensure_fds(needed: int) -> None:
     if hard != resource.RLIM_INFINITY and hard < needed:
         raise SkipTest(f"needs {needed} descriptors; the hard limit is {hard}")
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    case.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
 
 
 class PendingCapTests(SynchronousTestCase):
@@ -48,7 +49,7 @@ class PendingCapTests(SynchronousTestCase):
         timeouts are logged within the rate limit.
         """
         linux_only()
-        ensure_fds(STALLED + 256)
+        ensure_fds(self, STALLED + 256)
         log_dir = Path(self.mktemp())
         log_dir.mkdir()
         with attack.server(":proxyTimeout=4", nofile=NOFILE, log_dir=log_dir) as server:
