@@ -1,16 +1,24 @@
 """
-The incremental parser never searches a byte twice (issue 11): fed one byte
-at a time, its total work stays linear in the header's length.
+The v1 decoder and the incremental parser (issue 11): fed one byte at a
+time, the parser's work stays linear in the header's length; the decoder's
+per-family expressions accept exactly what the whole grammar does.
 """
 
 from __future__ import annotations
 
+import re
+import socket
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet.address import IPv4Address
 from twisted.trial.unittest import SynchronousTestCase
 
-from pptwisted import TLV, ProxyHeader, _parser, parse_header
+from pptwisted import TLV, ProxyHeader, _parser, _v1, parse_header
 from pptwisted._parser import HeaderParser, ParserState
 from pptwisted._v1 import MAX_V1_LENGTH, V1Scanner
+
+from . import strategies
 
 # The longest valid line: 107 bytes, CRLF included.
 LONGEST_V1 = b"PROXY UNKNOWN " + b"x" * (MAX_V1_LENGTH - 16) + b"\r\n"
@@ -130,3 +138,68 @@ class V2WorkTests(SynchronousTestCase):
         # Once per byte up to the length field, never after.
         self.assertEqual(checked, list(range(1, 17)))
         self.assertEqual(decoded[0], 1)
+
+
+def _third(item: tuple[object, object, bytes]) -> bytes:
+    return item[2]
+
+
+_LINE = re.compile(_v1.proxy_line.encode("ascii"))
+
+
+def _grammar_accepts(data: bytes) -> bool:
+    """
+    The reference: C{proxy_line}, the whole grammar as one expression, then
+    the checks it leaves to code (TCP6 addresses judged by inet_pton, the
+    107-byte limit).
+    """
+    m = _LINE.match(data)
+    if m is None or m.end() > MAX_V1_LENGTH:
+        return False
+    if data[6:10] == b"TCP6":
+        for field in data[: m.end() - 2].split(b" ")[2:4]:
+            try:
+                socket.inet_pton(socket.AF_INET6, field.decode("ascii"))
+            except OSError:
+                return False
+    return True
+
+
+class GrammarTests(SynchronousTestCase):
+    """
+    L{decode_v1} matches only the branch of C{proxy_line} its family allows:
+    it accepts exactly the lines the whole grammar accepts, and returns every
+    byte after the CRLF.
+    """
+
+    @given(st.one_of(strategies.arbitrary, strategies.mutated(), strategies.encoded.map(_third)))
+    @settings(max_examples=500)
+    def test_same_as_proxy_line(self, data: bytes) -> None:
+        found = _v1.decode_v1(data)
+        self.assertEqual(found is not None, _grammar_accepts(data), data)
+        if found is not None:
+            end = data.index(b"\r\n") + 2
+            self.assertEqual(found[1], data[end:])
+            self.assertEqual(found, _v1.decode_v1(bytearray(data)))
+
+    def test_examples(self) -> None:
+        for line in (
+            TCP4_V1,
+            b"PROXY TCP4 255.255.255.255 0.0.0.0 65535 0\r\n",
+            b"PROXY UNKNOWN\r\n",
+            b"PROXY TCP6 ::1 ::ffff:1.2.3.4 1 2\r\n",
+            LONGEST_V1,
+        ):
+            self.assertTrue(_grammar_accepts(line + b"x"), line)
+            self.assertEqual(_v1.decode_v1(line + b"x"), (parse_header(line)[0], b"x"))
+        for line in (
+            b"PROXY TCP4 256.1.1.1 1.1.1.1 1 2\r\n",
+            b"PROXY TCP4 1.1.1.01 1.1.1.1 1 2\r\n",
+            b"PROXY TCP4 1.1.1.1 1.1.1.1 65536 2\r\n",
+            b"PROXY TCP6 1.1.1.1 ::1 1 2\r\n",
+            b"PROXY UNKNOWN" + b"x" * 100 + b"\r\n",
+            b"PROXY TCP5 1.1.1.1 1.1.1.1 1 2\r\n",
+            b"PROXY",
+        ):
+            self.assertFalse(_grammar_accepts(line), line)
+            self.assertIsNone(_v1.decode_v1(line), line)
