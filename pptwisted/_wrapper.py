@@ -85,6 +85,7 @@ class ProxyProtocolWrapper(WrappingFactory):
         # Copied for the per-connection fast path.
         self.versions = policy.versions
         self.max_v2_length = policy.max_v2_length
+        self.trusted = policy.trusted
         self.deadlines.timeout = policy.timeout
 
     @property
