@@ -205,7 +205,7 @@ class ProxyProtocolConnection:
         app = self.wrappedProtocol
         if app is not None:
             return app_log_prefix(app)
-        return self.factory.logPrefix()
+        return self.factory.log_prefix or self.factory.logPrefix()
 
     # -- the header's verdict -----------------------------------------------------
 

@@ -72,7 +72,8 @@ class ProxyProtocolWrapper(WrappingFactory):
         policy = policy if policy is not None else ProxyProtocolPolicy()
         self.deadlines = Deadlines(clock, policy.timeout)
         self.policy = policy
-        self._log_prefix: str | None = None
+        #: The log prefix, once computed (see L{logPrefix}).
+        self.log_prefix: str | None = None
 
     @property
     def policy(self) -> ProxyProtocolPolicy:
@@ -102,12 +103,12 @@ class ProxyProtocolWrapper(WrappingFactory):
         super().stopFactory()  # type: ignore[no-untyped-call]
 
     def logPrefix(self) -> str:
-        prefix = self._log_prefix
+        prefix = self.log_prefix
         if prefix is None:
             wrapped = self.wrappedFactory
             if ILoggingContext.providedBy(wrapped):
                 name = str(wrapped.logPrefix())
             else:
                 name = wrapped.__class__.__name__
-            prefix = self._log_prefix = f"{name} (PROXY)"
+            prefix = self.log_prefix = f"{name} (PROXY)"
         return prefix
