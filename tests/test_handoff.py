@@ -687,4 +687,3 @@ class OtherReactorsTests(TestCase):
 
     def test_select(self) -> None:
         self.run_under("select")
-
