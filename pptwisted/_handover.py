@@ -165,8 +165,10 @@ def _constructed_class(base: Any) -> Any:
             return peer
         if unix:
             return UNIXAddress(client[0] or None)
-        address: IAddress = self._addressType("TCP", *client)
-        return address
+        # As tcp.Server.getPeer: a 2-tuple is IPv4, a 4-tuple IPv6.
+        if len(client) == 2:
+            return IPv4Address("TCP", *client)
+        return IPv6Address("TCP", *client)
 
     def getRealHost(self: Any) -> IAddress:
         """The socket's own address."""
