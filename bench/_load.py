@@ -76,7 +76,7 @@ def serial(port: int, header: str, count: int) -> dict[str, object]:
         if answer != EXPECTED:
             raise RuntimeError(f"unexpected answer {answer[:60]!r}")
         # Let the server finish with this connection before the next comes.
-        time.sleep(0.02)
+        time.sleep(0.05)
     return {"connections": count}
 
 
