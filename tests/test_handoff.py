@@ -598,6 +598,26 @@ class ConstructionTests(TestCase):
             self.addCleanup(port.stopListening)
             self.assertIn(port.transport, CONSTRUCTED)  # type: ignore[attr-defined]
 
+    def test_foreign_transport_classes_kept(self) -> None:
+        """A port whose transport class is not Twisted's own keeps it (relayed)."""
+        from twisted.internet import tcp
+
+        from pptwisted._handover import CONSTRUCTED, construct_connections
+
+        class Custom(tcp.Server):
+            pass
+
+        class Port:
+            transport: type = Custom
+
+        port = Port()
+        self.assertFalse(construct_connections(port))  # type: ignore[arg-type]
+        self.assertIs(port.transport, Custom)
+        port.transport = tcp.Server
+        self.assertTrue(construct_connections(port))  # type: ignore[arg-type]
+        self.assertIn(port.transport, CONSTRUCTED)
+        self.assertTrue(issubclass(port.transport, tcp.Server))
+
     async def test_bare_wrapper_relays(self) -> None:
         """A ProxyProtocolWrapper given to listenTCP: the wrapper relays."""
         factory = ProbeFactory()
