@@ -5,10 +5,14 @@ The load generator of the connection benchmarks, a separate process
     python -m bench._load conns PORT HEADER COUNT CONCURRENCY
     python -m bench._load bulk PORT HEADER BYTES
     python -m bench._load pending PORT KIND COUNT
+    python -m bench._load serial PORT HEADER COUNT
 
 HEADER is none, v1 or v2. C{conns} opens COUNT short connections (header,
 request line, read the answer to the end) with CONCURRENCY in flight.
-C{bulk} sends BYTES after the header and reads the server's count. C{pending}
+C{serial} does the same one connection at a time, each once the server
+is idle again (for instruction counts, which then do not depend on how
+events happen to coalesce). C{bulk} sends BYTES after the header and reads
+the server's count. C{pending}
 opens COUNT connections that send KIND (idle: nothing; half-v1: half a v1
 header; v2-cap: a v2 header one byte short of the 16 KiB cap), prints
 "ready" and holds them until its standard input closes. Each prints one JSON
@@ -58,6 +62,22 @@ async def conns(port: int, header: str, count: int, concurrency: int) -> dict[st
     start = time.perf_counter()
     await asyncio.gather(*(limited() for _ in range(count)))
     return {"connections": count, "seconds": time.perf_counter() - start}
+
+
+def serial(port: int, header: str, count: int) -> dict[str, object]:
+    first = HEADERS[header] + REQUEST
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.sendall(first)
+        answer = b""
+        while data := sock.recv(4096):
+            answer += data
+        sock.close()
+        if answer != EXPECTED:
+            raise RuntimeError(f"unexpected answer {answer[:60]!r}")
+        # Let the server finish with this connection before the next comes.
+        time.sleep(0.05)
+    return {"connections": count}
 
 
 def bulk(port: int, header: str, size: int) -> dict[str, object]:
@@ -117,6 +137,8 @@ def main() -> None:
     mode, port = sys.argv[1], int(sys.argv[2])
     if mode == "conns":
         result = asyncio.run(conns(port, sys.argv[3], int(sys.argv[4]), int(sys.argv[5])))
+    elif mode == "serial":
+        result = serial(port, sys.argv[3], int(sys.argv[4]))
     elif mode == "bulk":
         result = bulk(port, sys.argv[3], int(sys.argv[4]))
     elif mode == "pending":

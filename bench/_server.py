@@ -6,16 +6,18 @@ stdout and serves until killed.
     python -m bench._server ENDPOINT APP
 
 ENDPOINT is an endpoint string with port 0 (C{tcp:0:interface=127.0.0.1},
-C{proxy:tcp:0:...}, C{haproxy:tcp:0:...}). APP is C{line} (read one line,
-answer one line, close), C{discard} (count bytes; at end of stream write the
-count and close) or C{idle} (accept and wait).
+C{proxy:tcp:0:...}, C{haproxy:tcp:0:...}), or C{floor} (see L{listen_floor}).
+APP is C{line} (read one line, answer one line, close), C{discard} (count
+bytes; at end of stream write the count and close), C{idle} (accept and
+wait) or C{web} (twisted.web answering C{ok}).
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
-from twisted.internet import reactor
+from twisted.internet import reactor, tcp
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IHalfCloseableProtocol, IListeningPort
 from twisted.internet.protocol import Factory, Protocol
@@ -61,13 +63,89 @@ class Idle(Protocol):
     """Accept and wait."""
 
 
+class FloorServer(tcp.Server):
+    """A transport created with the right class: getPeer() is the header's."""
+
+    proxy_header: Any = None
+
+    def getPeer(self) -> Any:
+        header = self.proxy_header
+        if header is not None and header.source is not None:
+            return header.source
+        return tcp.Server.getPeer(self)
+
+
+class FloorReader(Protocol):
+    """Parse the header, build the application, one dispatch: nothing more."""
+
+    def __init__(self, app_factory: Factory) -> None:
+        self.app_factory = app_factory
+
+    def dataReceived(self, data: bytes) -> None:
+        from pptwisted import parse_header
+
+        header, rest = parse_header(data)
+        transport: Any = self.transport
+        transport.proxy_header = header
+        app = self.app_factory.buildProtocol(header.source)
+        assert app is not None
+        transport.protocol = app
+        app.makeConnection(transport)
+        if rest:
+            app.dataReceived(rest)
+
+
+class FloorFactory(Factory):
+    noisy = False
+
+    def __init__(self, app_factory: Factory) -> None:
+        self.app_factory = app_factory
+
+    def buildProtocol(self, addr: Any) -> FloorReader:
+        return FloorReader(self.app_factory)
+
+
+def listen_floor(factory: Factory) -> IListeningPort:
+    """
+    The floor of the PROXY layer's cost on a connection: a port whose
+    connections are created as L{FloorServer}, parsing with C{parse_header},
+    one dispatch to the application, and a header timer kept armed (as the
+    receiver's is while connections come and go).
+    """
+    port = tcp.Port(0, FloorFactory(factory), 1024, "127.0.0.1", reactor)
+    import os
+
+    if os.environ.get("FLOORX") == "ours":
+        from pptwisted._handover import ProxyTCPServer
+
+        port.transport = ProxyTCPServer
+    else:
+        port.transport = FloorServer
+    port.startListening()
+    reactor.callLater(1e6, lambda: None)  # type: ignore[attr-defined]
+    return port
+
+
 APPS: dict[str, type[Protocol]] = {"line": Line, "discard": Discard, "idle": Idle}
+
+
+def web_factory() -> Factory:
+    """The C{web} application: twisted.web answering C{ok} to every request."""
+    from twisted.web.server import Site
+    from twisted.web.static import Data
+
+    site = Site(Data(b"ok", "text/plain"))
+    site.noisy = False
+    return site
 
 
 def main() -> None:
     description, app = sys.argv[1], sys.argv[2]
-    factory = Factory.forProtocol(APPS[app])
-    factory.noisy = False
+    if app == "web":
+        factory = web_factory()
+    else:
+        factory = Factory.forProtocol(APPS[app])
+        factory.noisy = False
 
     def listening(port: IListeningPort) -> None:
         print(port.getHost().port, flush=True)  # type: ignore[attr-defined]
@@ -76,8 +154,11 @@ def main() -> None:
         print(f"listen failed: {failure}", file=sys.stderr, flush=True)
         reactor.stop()  # type: ignore[attr-defined]
 
-    d = serverFromString(reactor, description).listen(factory)
-    d.addCallbacks(listening, failed)
+    if description == "floor":
+        listening(listen_floor(factory))
+    else:
+        d = serverFromString(reactor, description).listen(factory)
+        d.addCallbacks(listening, failed)
     reactor.run()  # type: ignore[attr-defined]
 
 

@@ -25,9 +25,11 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,15 +41,24 @@ ENDPOINTS = {
     "tcp": "tcp:0:interface=127.0.0.1:backlog=1024",
     "proxy": "proxy:tcp:0:interface=127.0.0.1:backlog=1024:proxyTimeout=300",
     "haproxy": "haproxy:tcp:0:interface=127.0.0.1:backlog=1024",
+    # Parsing, one dispatch, an armed timer: see bench._server.listen_floor.
+    "floor": "floor",
 }
 MiB = 1024 * 1024
+
+
+def _cpus() -> list[int]:
+    """The CPUs this process may run on (all of them where that is unknown)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    if affinity is not None:
+        return sorted(affinity(0))
+    return list(range(os.cpu_count() or 1))
+
 
 # On a machine with two CPUs or more, the server runs on one and the load
 # generator on another, the same for every contender: otherwise where the
 # scheduler happens to put them (sharing a CPU or not) dominates the figures.
-# (Linux only: elsewhere, e.g. macOS, nothing is pinned.)
-_AFFINITY = hasattr(os, "sched_getaffinity")
-_CPUS = sorted(os.sched_getaffinity(0)) if _AFFINITY else list(range(os.cpu_count() or 1))
+_CPUS = _cpus()
 SERVER_CPU = _CPUS[0]
 LOAD_CPU = _CPUS[1] if len(_CPUS) > 1 else _CPUS[0]
 
@@ -58,9 +69,15 @@ SETTLE = 0.3
 
 
 def pin(pid: int, cpu: int) -> None:
-    """Keep process C{pid} on C{cpu} (where the platform can)."""
-    if _AFFINITY:
-        os.sched_setaffinity(pid, {cpu})
+    """Keep process C{pid} on C{cpu} (where the OS lets us)."""
+    setaffinity = getattr(os, "sched_setaffinity", None)
+    if setaffinity is not None:
+        setaffinity(pid, {cpu})
+
+
+def _taskset(cpu: int) -> list[str]:
+    """The command prefix that runs a process on C{cpu}, if there is one."""
+    return ["taskset", "-c", str(cpu)] if shutil.which("taskset") else []
 
 
 @dataclass(frozen=True)
@@ -74,16 +91,20 @@ class Scale:
     bulk_rounds: int
     pending: int
     pending_cap: int
+    instructions: int
+    instructions_warm: int
 
 
 FULL = Scale(
     connections=3000,
-    rounds=15,
+    rounds=9,
     concurrency=16,
     bulk_bytes=1024 * MiB,
     bulk_rounds=7,
     pending=5000,
     pending_cap=1000,
+    instructions=400,
+    instructions_warm=50,
 )
 QUICK = Scale(
     connections=1500,
@@ -93,6 +114,8 @@ QUICK = Scale(
     bulk_rounds=3,
     pending=1000,
     pending_cap=200,
+    instructions=100,
+    instructions_warm=20,
 )
 
 
@@ -162,7 +185,7 @@ def servers(app: str, kinds: list[str]) -> Iterator[dict[str, Server]]:
 def load(*args: object, timeout: float = 600) -> dict[str, Any]:
     """Run the load generator to completion; its JSON result."""
     result = subprocess.run(
-        ["taskset", "-c", str(LOAD_CPU), sys.executable, "-m", "bench._load", *map(str, args)],
+        [*_taskset(LOAD_CPU), sys.executable, "-m", "bench._load", *map(str, args)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -182,6 +205,8 @@ CPU_CONTENDERS = [
     ("proxy v2", "proxy", "v2"),
     ("haproxy v1", "haproxy", "v1"),
     ("haproxy v2", "haproxy", "v2"),
+    ("floor v1", "floor", "v1"),
+    ("floor v2", "floor", "v2"),
 ]
 
 
@@ -195,7 +220,7 @@ def cpu_per_connection(scale: Scale, seed: int = 1) -> dict[str, dict[str, float
     rng = random.Random(seed)
     samples: dict[str, list[float]] = {label: [] for label, _, _ in CPU_CONTENDERS}
     ratios: dict[str, list[float]] = {label: [] for label, _, _ in CPU_CONTENDERS}
-    with servers("line", ["tcp", "proxy", "haproxy"]) as running:
+    with servers("line", ["tcp", "proxy", "haproxy", "floor"]) as running:
         # Warm up every server (first-use costs, heap growth) before measuring.
         for _, kind, header in CPU_CONTENDERS:
             load("conns", running[kind].port, header, scale.connections, scale.concurrency)
@@ -216,6 +241,78 @@ def cpu_per_connection(scale: Scale, seed: int = 1) -> dict[str, dict[str, float
     return {
         "us": {label: statistics.median(values) for label, values in samples.items()},
         "ratio_vs_tcp": {label: statistics.median(values) for label, values in ratios.items()},
+    }
+
+
+def _callgrind_one(kind: str, header: str, count: int, warm: int) -> float:
+    """
+    User-space instructions per connection of one server (callgrind), over
+    C{count} connections made one at a time after C{warm} uncounted ones.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        process = subprocess.Popen(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                "-m",
+                "bench._server",
+                ENDPOINTS[kind],
+                "line",
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            if not line.strip().isdigit():
+                raise RuntimeError(f"{kind} server under callgrind did not start: {line!r}")
+            port = int(line)
+            load("serial", port, header, warm)
+            subprocess.run(
+                ["callgrind_control", "-i", "on", str(process.pid)], check=True, capture_output=True
+            )
+            load("serial", port, header, count)
+            # Off before the exit, whose teardown is no connection's cost.
+            subprocess.run(
+                ["callgrind_control", "-i", "off", str(process.pid)],
+                check=True,
+                capture_output=True,
+            )
+            process.terminate()
+            process.wait(600)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+        totals = [
+            line
+            for line in out.read_text().splitlines()
+            if line.startswith(("totals:", "summary:"))
+        ]
+        if not totals:
+            raise RuntimeError(f"no totals in the callgrind output of {kind}")
+        return int(totals[-1].split()[1]) / count
+
+
+def instructions(scale: Scale) -> dict[str, float]:
+    """User-space instructions per connection, by contender (deterministic)."""
+    if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+        return {}
+    # The minimum of two runs: a run can only gain instructions (an event
+    # loop turn more when the machine is busy), never lose some.
+    return {
+        label: min(
+            _callgrind_one(kind, header, scale.instructions, scale.instructions_warm)
+            for _ in range(2)
+        )
+        for label, kind, header in CPU_CONTENDERS
     }
 
 
@@ -282,6 +379,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     scale = QUICK if quick else FULL
     return {
         "scale": scale.__dict__,
+        "instructions_per_connection": instructions(scale),
         "cpu_us_per_connection": cpu_per_connection(scale),
         "throughput_mib_s": throughput(scale),
         "memory_kib_per_pending_connection": memory(scale),

@@ -137,7 +137,8 @@ class ProxyProtocolConnection:
     )
 
     def __init__(self, factory: ProxyProtocolWrapper) -> None:
-        # Set, so that zope finds this object's declaration in its slot.
+        # Set: zope reads it on every providedBy() (an unset slot would cost
+        # it an AttributeError each time); _accept may widen it.
         self.__provides__ = _BASE_SPEC
         self.factory = factory
         self.transport: Any = None
@@ -157,8 +158,8 @@ class ProxyProtocolConnection:
         self.transport = transport
         factory = self.factory
         factory.protocols[self] = 1
-        policy = factory.policy
-        if policy.trusted and not policy.is_trusted(transport.getPeer()):
+        if factory.trusted and not factory.policy.is_trusted(transport.getPeer()):
+            policy = factory.policy
             if policy.untrusted == "refuse":
                 self._reject("untrusted", "peer is not in the trusted sources", b"")
             else:
@@ -259,7 +260,7 @@ class ProxyProtocolConnection:
         app = self.wrappedProtocol
         if app is not None:
             return app_log_prefix(app)
-        return self.factory.logPrefix()
+        return self.factory.log_prefix or self.factory.logPrefix()
 
     # -- waiting ------------------------------------------------------------------
 

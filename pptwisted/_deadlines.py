@@ -50,8 +50,12 @@ class Deadlines:
     @timeout.setter
     def timeout(self, timeout: float) -> None:
         if timeout < self._timeout and self._pending:
-            # New deadlines may now come before older ones.
+            # New deadlines may now come before older ones: sweep them all
+            # from now on, and no later than the first new one can expire.
             self._ordered = False
+            call = self._call
+            if call is not None and call.getTime() > self._clock.seconds() + timeout:
+                call.reset(timeout)
         self._timeout = timeout
 
     def add(self, connection: Expirable) -> None:

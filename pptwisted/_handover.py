@@ -130,8 +130,9 @@ def _constructed_class(base: Any) -> Any:
     """
     base_get_peer = base.getPeer
     base_get_host = base.getHost
-    base_start_reading = base.startReading
-    base_stop_reading = base.stopReading
+    base_pause = base.pauseProducing
+    base_resume = base.resumeProducing
+    base_abort = base.abortConnection
     base_connection_lost = base.connectionLost
 
     def getPeer(self: Any) -> IAddress:
@@ -164,24 +165,29 @@ def _constructed_class(base: Any) -> Any:
             return peer
         if unix:
             return UNIXAddress(client[0] or None)
-        address: IAddress = self._addressType("TCP", *client)
-        return address
+        # As tcp.Server.getPeer: a 2-tuple is IPv4, a 4-tuple IPv6.
+        if len(client) == 2:
+            return IPv4Address("TCP", *client)
+        return IPv6Address("TCP", *client)
 
     def getRealHost(self: Any) -> IAddress:
         """The socket's own address."""
         host: IAddress = base_get_host(self)
         return host
 
-    def stopReading(self: Any) -> None:
+    def pauseProducing(self: Any) -> None:
         self._pptwisted_paused = True
-        base_stop_reading(self)
+        base_pause(self)
 
-    def startReading(self: Any) -> None:
-        base_start_reading(self)
-        if self._pptwisted_paused:
-            self._pptwisted_paused = False
-            if self._pptwisted_held is not None:
-                self.reactor.callLater(0, _release_held, self)
+    def resumeProducing(self: Any) -> None:
+        self._pptwisted_paused = False
+        base_resume(self)
+        if self._pptwisted_held is not None:
+            self.reactor.callLater(0, _release_held, self)
+
+    def abortConnection(self: Any) -> None:
+        self._pptwisted_paused = True  # nothing more is read
+        base_abort(self)
 
     def connectionLost(self: Any, reason: Failure) -> None:
         base_connection_lost(self, reason)
@@ -202,8 +208,9 @@ def _constructed_class(base: Any) -> Any:
         "getHost": getHost,
         "getRealPeer": getRealPeer,
         "getRealHost": getRealHost,
-        "startReading": startReading,
-        "stopReading": stopReading,
+        "pauseProducing": pauseProducing,
+        "resumeProducing": resumeProducing,
+        "abortConnection": abortConnection,
         "connectionLost": connectionLost,
     }
     cls = type(f"Proxy{base.__name__}", (base,), namespace)
@@ -233,9 +240,14 @@ def _deliver(transport: Any, data: bytes) -> None:
     try:
         transport.protocol.dataReceived(data)
     except BaseException:
-        failure = Failure()  # type: ignore[no-untyped-call]
-        _log_app_failure(transport.logstr, failure)
-        _close_after_error(transport, failure)
+        _fail_in_data_received(transport)
+
+
+def _fail_in_data_received(transport: Any) -> None:
+    """The application raised on the bytes that came with the header."""
+    failure = Failure()  # type: ignore[no-untyped-call]
+    _log_app_failure(transport.logstr, failure)
+    _close_after_error(transport, failure)
 
 
 def _bases() -> dict[type, Any]:
@@ -306,17 +318,41 @@ def hand_over(
             transport.client = (source.name, None)
             transport.hostname = source.name
     transport.protocol = app
-    transport.logstr = f"{app_log_prefix(app)},{transport.sessionno},{transport.hostname}"
+    names = _NAMES.get(app.__class__)
+    if names is None:
+        names = _names(app)
+    prefix, name = names
+    transport.logstr = f"{prefix},{transport.sessionno},{transport.hostname}"
     repstr = getattr(transport, "repstr", None)
     if repstr is not None:
-        transport.repstr = f"<{_display_name(app)}{repstr[repstr.find(' #') :]}"
+        transport.repstr = f"<{name}{repstr[repstr.find(' #') :]}"
     try:
         app.makeConnection(transport)
     except BaseException:
         # As Twisted's port does: log it, keep the connection.
         _log_app_failure(transport.logstr)
     if rest:
-        _deliver(transport, rest)
+        if transport.connected and not (transport.disconnecting or transport._pptwisted_paused):
+            try:
+                transport.protocol.dataReceived(rest)
+            except BaseException:
+                _fail_in_data_received(transport)
+        else:
+            _deliver(transport, rest)
+
+
+_NAMES: dict[type, tuple[str, str]] = {}
+
+
+def _names(app: object) -> tuple[str, str]:
+    """
+    The log prefix and class name Twisted's transports show for C{app};
+    cached per class when the log prefix does not depend on the instance.
+    """
+    found = (app_log_prefix(app), _display_name(app))
+    if type(app) in _PREFIX_CACHE:
+        _NAMES[type(app)] = found
+    return found
 
 
 # -- the TLS layer under a proxy: port --------------------------------------------
@@ -326,19 +362,23 @@ _TLS_CLASS: list[type] = []
 
 def tls_protocol_class() -> type:
     """
-    The TLS protocol C{proxy:ssl}/C{proxy:tls} use: Twisted's
-    C{TLSMemoryBIOProtocol}, declared to provide L{IProxyProtocolTransport}
+    The TLS protocol C{proxy:ssl}/C{proxy:tls} use: Twisted's own
+    (C{TLSMemoryBIOFactory.protocol}), declared to provide L{IProxyProtocolTransport}
     (its C{makeConnection} keeps only one of the transport's interfaces).
     """
     if _TLS_CLASS:
         return _TLS_CLASS[0]
-    from twisted.protocols.tls import TLSMemoryBIOProtocol
+    from twisted.protocols.tls import TLSMemoryBIOFactory
+
+    # Twisted 22.8+ uses BufferingTLSTransport, a TLSMemoryBIOProtocol.
+    base: Any = TLSMemoryBIOFactory.protocol
+    base_name = base.__name__
 
     @implementer(IProxyProtocolTransport)
-    class ProxyTLSProtocol(TLSMemoryBIOProtocol):
+    class ProxyTLSProtocol(base):  # type: ignore[misc]
         """TLS over a connection of ours: the PROXY header stays reachable."""
 
-        _pptwisted_display_name = "TLSMemoryBIOProtocol"
+        _pptwisted_display_name = base_name
 
         @property
         def proxy_header(self) -> ProxyHeader | None:
@@ -358,8 +398,8 @@ def tls_protocol_class() -> type:
             return host
 
         def logPrefix(self) -> str:
-            # As TLSMemoryBIOProtocol's own, which plain ssl: shows.
-            return f"{app_log_prefix(self.wrappedProtocol)} (TLSMemoryBIOProtocol)"
+            # As Twisted's own TLS protocol's, which plain ssl: shows.
+            return f"{app_log_prefix(self.wrappedProtocol)} ({base_name})"
 
     _TLS_CLASS.append(ProxyTLSProtocol)
     return ProxyTLSProtocol
@@ -493,8 +533,29 @@ class ProxiedTransport:
             raise AttributeError(name)
         return getattr(self.transport, name)
 
+    @property
+    def hostname(self) -> object:
+        """As Twisted's transports have it: the client's host (or socket name)."""
+        peer = self.getPeer()
+        if isinstance(peer, (IPv4Address, IPv6Address)):
+            return peer.host
+        if isinstance(peer, UNIXAddress):
+            return peer.name
+        return getattr(self.transport, "hostname", None)
+
+    @property
+    def client(self) -> object:
+        """As Twisted's transports have it: the client's C{(host, port)}."""
+        peer = self.getPeer()
+        if isinstance(peer, (IPv4Address, IPv6Address)):
+            return (peer.host, peer.port)
+        if isinstance(peer, UNIXAddress):
+            return (peer.name, None)
+        return getattr(self.transport, "client", None)
+
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} peer={self.getPeer()} on {self.transport!r}>"
+        # The real transport's, which names the application (see relay).
+        return repr(self.transport)
 
 
 _PROXIED_CACHE: dict[object, type[ProxiedTransport]] = {}
@@ -556,6 +617,10 @@ def relay(
         host = peer.host if isinstance(peer, (IPv4Address, IPv6Address)) else str(peer)
         session = getattr(transport, "sessionno", "-")
         transport.logstr = f"{app_log_prefix(app)},{session},{host}"  # type: ignore[attr-defined]
+        repstr = getattr(transport, "repstr", None)
+        if isinstance(repstr, str):
+            name = _display_name(app)
+            transport.repstr = f"<{name}{repstr[repstr.find(' #') :]}"  # type: ignore[attr-defined]
     try:
         app.makeConnection(cast(ITransport, proxied))
     except BaseException:

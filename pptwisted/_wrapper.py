@@ -91,7 +91,8 @@ class ProxyProtocolWrapper(WrappingFactory):
             Logger(namespace="pptwisted"), clock, burst=log_burst, interval=log_interval
         )
         self.policy = policy
-        self._log_prefix: str | None = None
+        #: The log prefix, once computed (see L{logPrefix}).
+        self.log_prefix: str | None = None
 
     @property
     def policy(self) -> ProxyProtocolPolicy:
@@ -110,6 +111,7 @@ class ProxyProtocolWrapper(WrappingFactory):
         self.max_pending = (
             policy.max_pending if policy.max_pending is not None else default_max_pending()
         )
+        self.trusted = policy.trusted
         self.deadlines.timeout = policy.timeout
 
     @property
@@ -127,12 +129,12 @@ class ProxyProtocolWrapper(WrappingFactory):
         super().stopFactory()  # type: ignore[no-untyped-call]
 
     def logPrefix(self) -> str:
-        prefix = self._log_prefix
+        prefix = self.log_prefix
         if prefix is None:
             wrapped = self.wrappedFactory
             if ILoggingContext.providedBy(wrapped):
                 name = str(wrapped.logPrefix())
             else:
                 name = wrapped.__class__.__name__
-            prefix = self._log_prefix = f"{name} (PROXY)"
+            prefix = self.log_prefix = f"{name} (PROXY)"
         return prefix

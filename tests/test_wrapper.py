@@ -736,3 +736,170 @@ class ProtocolInterfaceTests(SynchronousTestCase):
         assert parsed is not None
         self.assertEqual(parsed.get_tlv(0xE1), b"custom")
         self.assertIsNotNone(parsed.crc32c)
+
+
+def connect(wrapper: ProxyProtocolWrapper, transport: StringTransport | None = None) -> Any:
+    """One more connection to C{wrapper} on a StringTransport; its header reader."""
+    transport = transport or StringTransport(peerAddress=LB, hostAddress=SELF)
+    reader = wrapper.buildProtocol(LB)
+    reader.makeConnection(transport)
+    return reader
+
+
+class PolicyChangeTests(SynchronousTestCase):
+    """A new C{wrapper.policy} applies, whole, to the connections that follow."""
+
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.wrapper = ProxyProtocolWrapper(
+            RecordingFactory(), ProxyProtocolPolicy(timeout=10), clock=self.clock
+        )
+        self.old = connect(self.wrapper)
+        self.wrapper.policy = ProxyProtocolPolicy(
+            versions=frozenset({2}), max_v2_length=100, timeout=2
+        )
+
+    def test_versions(self) -> None:
+        reader = connect(self.wrapper)
+        reader.dataReceived(V1_TCP4)
+        self.assertTrue(reader.transport.disconnecting)
+        self.assertEqual(self.wrapper.stats.rejected, {"version-not-accepted": 1})
+
+    def test_cap(self) -> None:
+        reader = connect(self.wrapper)
+        reader.dataReceived(b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x65")
+        self.assertEqual(self.wrapper.stats.rejected, {"v2-length-cap": 1})
+
+    def test_timeout(self) -> None:
+        """The new timeout for new connections; the old deadline stays."""
+        new = connect(self.wrapper)
+        self.clock.advance(2)
+        self.assertTrue(new.transport.disconnecting)
+        self.assertFalse(self.old.transport.disconnecting)
+        self.assertEqual(self.wrapper.pending, 1)
+        self.clock.advance(8)
+        self.assertTrue(self.old.transport.disconnecting)
+        self.assertEqual(self.wrapper.stats.timed_out, 2)
+        self.assertEqual(self.wrapper.pending, 0)
+
+    def test_trusted(self) -> None:
+        self.wrapper.policy = ProxyProtocolPolicy(trusted=("192.0.2.0/24",))
+        reader = connect(self.wrapper)
+        self.assertTrue(reader.transport.disconnecting)
+        self.assertEqual(self.wrapper.stats.rejected, {"untrusted": 1})
+
+
+class StateTests(SynchronousTestCase):
+    """The reader's named states, end states included."""
+
+    def test_states(self) -> None:
+        from pptwisted._connection import ConnectionState
+
+        clock = MemoryReactorClock()
+
+        class Refusing(Factory):
+            def buildProtocol(self, addr: IAddress) -> None:
+                return None
+
+        cases: list[tuple[ConnectionState, Any]] = []
+        wrapper = ProxyProtocolWrapper(RecordingFactory(), clock=clock)
+        reader = connect(wrapper)
+        cases.append((ConnectionState.READING, reader))
+        relaying = connect(wrapper)
+        relaying.dataReceived(V1_TCP4)
+        cases.append((ConnectionState.RELAYING, relaying))
+        rejected = connect(wrapper)
+        rejected.dataReceived(b"GET / HTTP/1.0\r\n")
+        cases.append((ConnectionState.REJECTED, rejected))
+        lost = connect(wrapper)
+        lost.connectionLost(Failure(ConnectionDone()))
+        cases.append((ConnectionState.CLOSED, lost))
+        refused = connect(ProxyProtocolWrapper(Refusing(), clock=clock))
+        refused.dataReceived(V1_TCP4)
+        cases.append((ConnectionState.REFUSED, refused))
+        for state, which in cases:
+            self.assertIs(which.state, state)
+        clock.advance(10)
+        self.assertIs(reader.state, ConnectionState.TIMED_OUT)
+
+
+class RelayedDeliveryTests(SynchronousTestCase):
+    """On the relay path, the bytes after the header go where Twisted would send them."""
+
+    def test_paused_in_connection_made(self) -> None:
+        class Pausing(RecordingProtocol):
+            def connectionMade(self) -> None:
+                super().connectionMade()
+                self.transport.pauseProducing()  # type: ignore[union-attr]
+
+        factory = RecordingFactory(Pausing)
+        h = Harness(factory=factory)
+        h.feed(V1_TCP4 + b"early")
+        app = factory.protocols[0]
+        self.assertEqual(app.received, b"")
+        app.transport.resumeProducing()  # type: ignore[union-attr]
+        self.assertEqual(app.received, b"")
+        h.clock.advance(0)
+        self.assertEqual(app.received, b"early")
+
+    def test_start_tls_in_connection_made(self) -> None:
+        """After startTLS() the bytes go to the transport's new (TLS) protocol."""
+        tls = RecordingProtocol([])
+
+        class Upgrading(StringTransport):
+            def startTLS(self, options: object) -> None:
+                self.protocol = tls
+
+        class Starting(RecordingProtocol):
+            def connectionMade(self) -> None:
+                super().connectionMade()
+                self.transport.startTLS(None)  # type: ignore[union-attr]
+
+        factory = RecordingFactory(Starting)
+        transport = Upgrading(peerAddress=LB, hostAddress=SELF)
+        reader = connect(ProxyProtocolWrapper(factory, clock=MemoryReactorClock()), transport)
+        reader.dataReceived(V1_TCP4 + b"\x16\x03\x01hello")
+        self.assertEqual(tls.received, b"\x16\x03\x01hello")
+        self.assertEqual(factory.protocols[0].received, b"")
+
+    def test_connection_made_raises(self) -> None:
+        """Logged, the connection kept and the bytes delivered, as on plain tcp."""
+
+        class Raising(RecordingProtocol):
+            def connectionMade(self) -> None:
+                super().connectionMade()
+                raise ZeroDivisionError()
+
+        factory = RecordingFactory(Raising)
+        h = Harness(factory=factory)
+        h.feed(V1_TCP4 + b"data")
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        self.assertFalse(h.closed)
+        self.assertEqual(factory.protocols[0].received, b"data")
+
+
+class DeadlinesTests(SynchronousTestCase):
+    def test_shorter_timeout_keeps_earlier_deadlines(self) -> None:
+        """A shorter timeout never postpones a deadline already due sooner."""
+        from pptwisted._deadlines import Deadlines
+
+        clock = MemoryReactorClock()
+        expired: list[str] = []
+
+        class Waiting:
+            def __init__(self, name: str) -> None:
+                self.name = name
+
+            def header_timed_out(self) -> None:
+                expired.append(self.name)
+
+        deadlines = Deadlines(clock, 10)
+        deadlines.add(Waiting("first"))
+        clock.advance(9)
+        deadlines.timeout = 5  # the first is due at 10, before 9 + 5
+        deadlines.add(Waiting("second"))
+        clock.advance(1)
+        self.assertEqual(expired, ["first"])
+        clock.advance(4)
+        self.assertEqual(expired, ["first", "second"])
+        self.assertEqual(len(deadlines), 0)
