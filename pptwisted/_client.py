@@ -36,11 +36,11 @@ from twisted.plugin import IPlugin
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from zope.interface import alsoProvides, implementer
 
-from ._cli import literal_address
-from ._endpoint import unparse_endpoint
+from ._addresses import literal_address
+from ._endpoint_strings import unparse_endpoint
+from ._handover import get_proxy_header
 from ._header import ProxyHeader
 from ._tlv import PP2_CLIENT_CERT_CONN, PP2_CLIENT_CERT_SESS, PP2_CLIENT_SSL, TLV, TLVType, ssl_tlv
-from ._wrapper import get_proxy_header
 
 __all__ = [
     "CLIENT_OPTIONS",
