@@ -9,17 +9,12 @@ server-side connection, so that a relay forwards the truth.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import (
-    SSL4ClientEndpoint,
-    TCP4ClientEndpoint,
-    _WrapperEndpoint,
-    clientFromString,
-)
+from twisted.internet.endpoints import clientFromString
 from twisted.internet.interfaces import (
     IAddress,
     IHalfCloseableProtocol,
@@ -41,6 +36,7 @@ from ._endpoint_strings import unparse_endpoint
 from ._handover import get_proxy_header
 from ._header import ProxyHeader
 from ._tlv import PP2_CLIENT_CERT_CONN, PP2_CLIENT_CERT_SESS, PP2_CLIENT_SSL, TLV, TLVType, ssl_tlv
+from ._twisted_private import split_client_tls
 
 __all__ = [
     "CLIENT_OPTIONS",
@@ -50,7 +46,6 @@ __all__ = [
     "header_from_options",
 ]
 
-FactoryWrapper = Callable[[IProtocolFactory], IProtocolFactory]
 _log = Logger()
 
 
@@ -95,32 +90,6 @@ class _HeaderFirstFactory(_HeaderFirstFactoryBase):
         return _HeaderFirst(self, wrapped)
 
 
-def _split_client_tls(
-    endpoint: IStreamClientEndpoint,
-) -> tuple[IStreamClientEndpoint, FactoryWrapper | None]:
-    """
-    If C{endpoint} adds a protocol layer itself (C{ssl:}, C{tls:},
-    C{wrapClientTLS}), return the plain endpoint under it and that layer, so
-    the header can go below it; else C{(endpoint, None)}.
-    """
-    if isinstance(endpoint, SSL4ClientEndpoint):
-        from twisted.protocols.tls import TLSMemoryBIOFactory
-
-        ssl = endpoint
-        plain = TCP4ClientEndpoint(
-            ssl._reactor, ssl._host, ssl._port, ssl._timeout, ssl._bindAddress
-        )
-        context = ssl._sslContextFactory
-
-        def wrap_ssl(factory: IProtocolFactory) -> IProtocolFactory:
-            return TLSMemoryBIOFactory(context, True, factory)
-
-        return plain, wrap_ssl
-    if isinstance(endpoint, _WrapperEndpoint):
-        return endpoint._wrappedEndpoint, endpoint._wrapperFactory
-    return endpoint, None
-
-
 @implementer(IStreamClientEndpoint)
 class ProxyProtocolClientEndpoint:
     """
@@ -146,7 +115,8 @@ class ProxyProtocolClientEndpoint:
         self.header_bytes = header if isinstance(header, bytes) else header.to_bytes(crc32c=crc32c)
 
     def connect(self, protocolFactory: IProtocolFactory) -> Deferred[IProtocol]:
-        plain, layer = _split_client_tls(self.endpoint)
+        split = split_client_tls(self.endpoint)
+        plain, layer = split if split is not None else (self.endpoint, None)
         factory = layer(protocolFactory) if layer is not None else protocolFactory
         d = plain.connect(_HeaderFirstFactory(factory, self.header_bytes))
 
@@ -193,7 +163,7 @@ def _tls_tlvs(transport: object) -> list[TLV]:
         client |= PP2_CLIENT_CERT_CONN | PP2_CLIENT_CERT_SESS
         verify = 0 if handle.get_verified_chain() is not None else 1
         try:
-            details.update(_certificate_details(certificate.to_cryptography()))
+            details.update(_certificate_details(certificate))
         except Exception as e:  # cryptography versions differ: send the rest
             _log.warn(
                 "PROXY header: the client certificate's details are left out"
@@ -204,16 +174,19 @@ def _tls_tlvs(transport: object) -> list[TLV]:
     return tlvs
 
 
-def _certificate_details(certificate: Any) -> dict[str, str | bytes]:
+def _certificate_details(x509: Any) -> dict[str, str | bytes]:
+    """The SSL TLV's fields about a pyOpenSSL C{X509} certificate."""
     from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
     from cryptography.hazmat.primitives.serialization import Encoding
     from cryptography.x509.oid import NameOID
 
+    certificate = x509.to_cryptography()
     details: dict[str, str | bytes] = {"client_cert": certificate.public_bytes(Encoding.DER)}
     names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if names:
         details["cn"] = str(names[0].value)
-    details["sig_alg"] = certificate.signature_algorithm_oid._name
+    # OpenSSL's long name (sha256WithRSAEncryption), pyOpenSSL's public API.
+    details["sig_alg"] = x509.get_signature_algorithm().decode("ascii")
     key = certificate.public_key()
     if isinstance(key, rsa.RSAPublicKey):
         details["key_alg"] = f"RSA{key.key_size}"
