@@ -7,6 +7,7 @@ library imports a tool; the plugin dropin points at the tools' modules.
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -139,3 +140,54 @@ class PluginDropinTests(SynchronousTestCase):
             module = importlib.import_module(maker.module)
             self.assertTrue(callable(module.makeService))
             self.assertTrue(callable(module.Options))
+
+
+LAYERS = ("codec", "receivers", "endpoints", "integrations", "tools")
+
+
+def _readme_layout() -> dict[str, int]:
+    """The README's Layout table: each module's path and its layer's rank."""
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Layout\n") : readme.index("## Development\n")]
+    layout: dict[str, int] = {}
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            cells = line.split("|")
+            for path in re.findall(r"`([^`]+\.py)`", cells[1]):
+                layout[path] = LAYERS.index(cells[2].strip())
+    return layout
+
+
+class ReadmeLayoutTests(SynchronousTestCase):
+    def test_imports_follow_the_layers(self) -> None:
+        """
+        Each module imports pptwisted modules of its own layer or an earlier
+        one only, as the README's Layout table ranks them.
+        """
+        layout = _readme_layout()
+        upward = []
+        for path, rank in layout.items():
+            if not path.endswith(".py") or path.startswith("twisted/"):
+                continue
+            for module in _imports(PACKAGE / path):
+                if not module.startswith("pptwisted."):
+                    continue
+                target = module.removeprefix("pptwisted.").replace(".", "/")
+                for candidate in (f"{target}.py", f"{target.rpartition('/')[0]}.py"):
+                    if candidate in layout:
+                        if layout[candidate] > rank:
+                            upward.append(f"{path} ({LAYERS[rank]}) imports {module}")
+                        break
+        self.assertEqual(upward, [])
+
+    def test_layout_lists_every_module(self) -> None:
+        """
+        The README's Layout table names every module of C{pptwisted} once,
+        and no module that is gone.
+        """
+        listed = list(_readme_layout())
+        modules = sorted(
+            str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"
+        )
+        expected = [*modules, "twisted/plugins/pptwisted_plugins.py"]
+        self.assertEqual(sorted(listed), sorted(expected))
