@@ -15,8 +15,9 @@ from __future__ import annotations
 import importlib
 import warnings
 
-from ._client import ProxyProtocolClientEndpoint, header_for_connection
+from ._client import ProxyProtocolClientEndpoint
 from ._datagram import ProxyDatagramSender, ProxyProtocolDatagramWrapper
+from ._describe import header_for_connection
 from ._endpoint import ProxyProtocolServerEndpoint
 from ._errors import IncompleteHeader, InvalidHeader, ProxyProtocolError
 from ._header import ProxyHeader
