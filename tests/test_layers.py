@@ -191,3 +191,21 @@ class ReadmeLayoutTests(SynchronousTestCase):
         )
         expected = [*modules, "twisted/plugins/pptwisted_plugins.py"]
         self.assertEqual(sorted(listed), sorted(expected))
+
+
+class NoReactorTests(SynchronousTestCase):
+    def test_package_and_dropin_load_no_reactor(self) -> None:
+        """
+        C{import pptwisted}, its public modules and the plugin dropin (which
+        Twisted imports to parse any plugin prefix) install no reactor.
+        """
+        code = (
+            "import sys\n"
+            "import pptwisted, pptwisted.codec, pptwisted.tlv, pptwisted.endpoints\n"
+            "import pptwisted.datagram, twisted.plugins.pptwisted_plugins\n"
+            "print('twisted.internet.reactor' in sys.modules)\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        ).stdout
+        self.assertEqual(out.strip(), "False")
