@@ -17,6 +17,10 @@ bench/parse.py for the methods):
 - PROXY over UDP: CPU added per datagram (target: <= 1 µs) and a Twisted
   Names server's queries/s through the wrapper (target: >= 0.9x), see
   bench/datagram.py.
+- under attack (bench/hardening.py): log lines under a flood of bad headers,
+  good clients' p99 during it, time to serve behind stalled headers at the
+  fd limit, memory per pending connection at 10,000 and a second flood's
+  RSS growth, memory held by the worst accepted header.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import connections, datagram, parse
+from bench import connections, datagram, hardening, parse
 from bench._timing import environment, format_environment
 
 CHART = Path(__file__).resolve().parent / "results.png"
@@ -107,6 +111,7 @@ def collect(quick: bool) -> list[dict[str, Any]]:
     )
     rows.extend(parse_rows(parse.run(quick)))
     rows += datagram.rows(datagram.run(quick))
+    rows += hardening.rows(hardening.run(quick))
     return rows
 
 

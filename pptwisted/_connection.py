@@ -6,10 +6,12 @@ valid PROXY protocol header"), applies the policy, and only then builds the
 application's protocol with the client's address and hands the connection
 over (L{pptwisted._handover}).
 
-One place for each decision the hardening work builds on: L{_accept} is
-where a header is accepted before the application is built, L{_reject} where
-every rejection is logged, and the wrapper's L{Deadlines} (with its
-C{protocols}) where pending connections are tracked.
+One place for each decision: L{_accept} is where a header is accepted (and
+the policy's C{check} asked) before the application is built, L{_reject}
+where every rejection is counted and logged (rate-limited, per listener),
+and L{_start_waiting}/L{_stop_waiting} where a pending connection enters and
+leaves the wrapper's L{Deadlines}, the process's cap on pending connections
+(L{pptwisted._pending}) and the C{pending} gauge.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING, Any
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IAddress,
     IHalfCloseableProtocol,
@@ -33,6 +36,9 @@ from ._errors import IncompleteHeader, InvalidHeader, NotProxyHeader
 from ._handover import CONSTRUCTED, app_log_prefix, forwarding_spec, hand_over, relay
 from ._header import ProxyHeader
 from ._parser import HeaderParser, parse_header
+from ._pending import pending_connections
+
+_WAITING = pending_connections.waiting
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._wrapper import ProxyProtocolWrapper
@@ -43,6 +49,13 @@ _log = Logger(namespace="pptwisted")
 
 #: Bytes of a rejected connection shown, in hex, in the log event.
 EXCERPT_BYTES = 32
+#: Up to this many bytes, an incomplete header is parsed again from its
+#: start on the next read rather than kept in a parser (any v1 header, a v2
+#: header with a few short TLVs): less memory per pending connection.
+RESCAN_BYTES = 256
+#: Bytes after the header held while the policy's check runs; beyond them
+#: the connection stops reading until the check answers.
+CHECK_BUFFER_BYTES = 65536
 
 
 class ConnectionState(enum.Enum):
@@ -50,6 +63,8 @@ class ConnectionState(enum.Enum):
 
     #: Waiting for (the rest of) the header.
     READING = "reading the header"
+    #: The header is in; waiting for the policy's check to answer.
+    CHECKING = "checking the header"
     #: Handed over to the application, the reader relaying its events.
     RELAYING = "relaying to the application"
     #: Handed over to the application on a transport of ours: the reader is
@@ -59,6 +74,8 @@ class ConnectionState(enum.Enum):
     REJECTED = "rejected"
     #: Closed because the header did not come in time (end state).
     TIMED_OUT = "timed out"
+    #: Closed to stay under the cap on pending connections (end state).
+    EVICTED = "evicted"
     #: Closed because the application's factory refused it (end state).
     REFUSED = "refused"
     #: Lost, by either side (end state).
@@ -66,7 +83,17 @@ class ConnectionState(enum.Enum):
 
 
 _READING = ConnectionState.READING
+_CHECKING = ConnectionState.CHECKING
 _RELAYING = ConnectionState.RELAYING
+
+#: The rule under which the policy's C{check} refuses a connection.
+POLICY_RULE = "policy"
+
+
+def _source(address: IAddress | None) -> str:
+    """What rate-limited summaries count distinct peers by: the host, not the port."""
+    host = getattr(address, "host", None)
+    return host if host is not None else describe(address)
 
 
 def describe(address: IAddress | None) -> str:
@@ -98,8 +125,10 @@ class ProxyProtocolConnection:
     __slots__ = (
         "__provides__",
         "__weakref__",
+        "_check",
         "_head",
         "_parser",
+        "_waiting",
         "factory",
         "proxy_header",
         "state",
@@ -117,6 +146,10 @@ class ProxyProtocolConnection:
         self.state = _READING
         self._parser: HeaderParser | None = None
         self._head = b""
+        self._waiting = False
+        # While CHECKING: the check's Deferred (bytes that come meanwhile
+        # are added to _head, passed on with the rest of the first read).
+        self._check: Deferred[Any] | None = None
 
     # -- IProtocol, as seen by the real transport ---------------------------------
 
@@ -131,7 +164,7 @@ class ProxyProtocolConnection:
             else:
                 self._accept(None, b"")
             return
-        factory.deadlines.add(self)
+        self._start_waiting()
 
     def connectionMade(self) -> None:
         """Part of L{IProtocol}; L{makeConnection} does the work."""
@@ -143,48 +176,70 @@ class ProxyProtocolConnection:
             app.dataReceived(data)
             return
         if self.state is not _READING:
+            if self.state is _CHECKING:
+                # Bytes after the header, while the check runs: kept with the
+                # rest of the first read, up to a bound.
+                self._head += data
+                if len(self._head) > CHECK_BUFFER_BYTES:
+                    self.transport.pauseProducing()
             return
-        # Keep the first bytes: the log excerpt, and in optional mode the
-        # bytes to pass through (NotProxyHeader comes within 12 bytes).
-        head = self._head
-        if len(head) < EXCERPT_BYTES:
-            self._head = head + data if head else data
         factory = self.factory
         parser = self._parser
-        try:
-            if parser is None:
-                result: tuple[ProxyHeader, bytes] | None = parse_header(
-                    data, versions=factory.versions, max_v2_length=factory.max_v2_length
+        if parser is None:
+            # A short header is parsed again from its first byte on each
+            # read: a pending connection then holds only the bytes it sent
+            # (no parser object), and the rescan is bounded by RESCAN_BYTES.
+            head = self._head
+            buf = head + data if head else data
+            try:
+                found = parse_header(
+                    buf,
+                    versions=factory.versions,
+                    max_v2_length=factory.max_v2_length,
+                    max_tlvs=factory.max_tlvs,
+                    require_crc32c=factory.require_crc32c,
                 )
-            else:
-                result = parser.feed(data)
-        except IncompleteHeader as e:
-            self._parser = e.parser
-            result = None
-        except NotProxyHeader as e:
-            if not factory.policy.require_header:
-                self._accept(None, self._head)
-            else:
-                self._reject(e.rule.value, e.detail, self._head)
+            except IncompleteHeader as e:
+                if len(buf) > RESCAN_BYTES:
+                    # A long header: the incremental parser takes it from
+                    # here (it holds every byte); keep only the excerpt.
+                    self._parser = e.parser
+                    self._head = buf[:EXCERPT_BYTES]
+                else:
+                    self._head = buf
+                return
+            except NotProxyHeader as e:
+                if not factory.policy.require_header:
+                    self._accept(None, buf)
+                else:
+                    self._reject(e.rule.value, e.detail, buf)
+                return
+            except InvalidHeader as e:
+                self._reject(e.rule.value, e.detail, buf)
+                return
+            self._accept(*found)
             return
+        try:
+            result = parser.feed(data)
         except InvalidHeader as e:
+            # (Not NotProxyHeader: the signature was judged before.)
             self._reject(e.rule.value, e.detail, self._head)
             return
         if result is not None:
             self._accept(*result)
-        elif len(self._head) > EXCERPT_BYTES:
-            # The signature has been judged (it takes at most 12 bytes): keep
-            # only the excerpt, not a whole first read beside the parser's copy.
-            self._head = self._head[:EXCERPT_BYTES]
 
     def connectionLost(self, reason: Failure) -> None:
         state = self.state
         self.state = ConnectionState.CLOSED
         factory = self.factory
         factory.protocols.pop(self, None)
-        if state is _READING:
-            factory.deadlines.discard(self)
+        if state is _READING or state is _CHECKING:
+            self._stop_waiting()
             factory.stats.lost += 1
+            check = self._check
+            if check is not None:
+                self._check = None
+                check.cancel()
         app = self.wrappedProtocol
         if app is not None and state is _RELAYING:
             app.connectionLost(reason)
@@ -206,20 +261,106 @@ class ProxyProtocolConnection:
             return app_log_prefix(app)
         return self.factory.logPrefix()
 
+    # -- waiting ------------------------------------------------------------------
+
+    def _start_waiting(self) -> None:
+        """The connection starts waiting for its header."""
+        factory = self.factory
+        self._waiting = True
+        factory.stats.pending += 1
+        factory.deadlines.add(self)
+        # Last: may evict older connections (never this one, the newest).
+        _WAITING[self] = None
+        if len(_WAITING) > factory.max_pending:
+            pending_connections.enforce(factory.max_pending)
+
+    def _stop_waiting(self) -> float | None:
+        """
+        The header phase is over (whatever the outcome). Return the
+        connection's header deadline if it was still running.
+        """
+        if not self._waiting:
+            return None
+        self._waiting = False
+        factory = self.factory
+        factory.stats.pending -= 1
+        _WAITING.pop(self, None)
+        return factory.deadlines.discard(self)
+
     # -- the header's verdict -----------------------------------------------------
 
     def _accept(self, header: ProxyHeader | None, rest: bytes) -> None:
         """
-        The header is accepted (or the connection is served as direct when
-        C{header} is C{None}): build the application with the client's
-        address and hand the connection over, with the bytes that came after
-        the header.
+        The header is accepted (or the connection is to be served as direct
+        when C{header} is C{None}): ask the policy's check, if any, then
+        serve the connection.
         """
-        factory = self.factory
-        if self.state is _READING:
-            factory.deadlines.discard(self)
         self._parser = None
         self._head = b""
+        check = self.factory.check
+        if check is None:
+            self._serve(header, rest)
+            return
+        try:
+            verdict = check(header, self.transport.getPeer())
+        except Exception as e:
+            self._reject(POLICY_RULE, f"the policy's check raised {e!r}", b"")
+            return
+        if not isinstance(verdict, Deferred):
+            self._checked(verdict, header, rest)
+            return
+        self.state = _CHECKING
+        self._head = rest
+        if not self._waiting:
+            # An untrusted peer served as direct: the check has the header
+            # timeout too.
+            self._start_waiting()
+        elif self not in self.factory.deadlines:
+            # Served as direct at the header timeout (optional mode): the
+            # check gets a timeout of its own.
+            self.factory.deadlines.add(self)
+        self._check = verdict
+        verdict.addCallbacks(
+            self._check_answered,
+            self._check_failed,
+            callbackArgs=(header,),
+            errbackArgs=(header,),
+        )
+
+    def _check_answered(self, verdict: object, header: ProxyHeader | None) -> None:
+        if self.state is not _CHECKING:
+            return
+        self._check = None
+        rest, self._head = self._head, b""
+        if len(rest) > CHECK_BUFFER_BYTES:
+            self.transport.resumeProducing()
+        self._checked(verdict, header, rest)
+
+    def _check_failed(self, failure: Failure, header: ProxyHeader | None) -> None:
+        if self.state is not _CHECKING:
+            return
+        self._check = None
+        self._reject(POLICY_RULE, f"the policy's check failed: {failure.value!r}", b"")
+
+    def _checked(self, verdict: object, header: ProxyHeader | None, rest: bytes) -> None:
+        if verdict is True:
+            self._serve(header, rest)
+        else:
+            what = "the direct connection" if header is None else f"the header ({header})"
+            self._reject(POLICY_RULE, f"the policy's check refused {what}", b"")
+
+    def _serve(self, header: ProxyHeader | None, rest: bytes) -> None:
+        """
+        Build the application with the client's address and hand the
+        connection over, with the bytes that came after the header.
+        """
+        factory = self.factory
+        deadline = self._stop_waiting()
+        if deadline is not None and header is not None:
+            # The accept time is the deadline less the timeout (the one in
+            # force now: after a change of timeout, a few delays are off).
+            accepted_at = deadline - factory.deadlines.timeout
+            factory.stats.observe_header_delay(factory.clock.seconds() - accepted_at)
         transport = self.transport
         self.proxy_header = header
         peer: IAddress
@@ -249,38 +390,92 @@ class ProxyProtocolConnection:
         relay(self, transport, app, header, rest, factory.clock)
 
     def _reject(self, reason: str, detail: str, received: bytes) -> None:
-        """Close the connection for C{reason}: one log event, one count."""
-        if self.state is _READING:
-            self.factory.deadlines.discard(self)
+        """Close the connection for C{reason}: one count, one log event (rate-limited)."""
+        self._stop_waiting()
         self.state = ConnectionState.REJECTED
         self._parser = None
         self._head = b""
-        self.factory.stats.rejected[reason] += 1
-        _log.warn(
+        factory = self.factory
+        factory.stats.rejected[reason] += 1
+        peer = self.transport.getPeer()
+        factory.rejection_log.emit(
+            reason,
+            describe(peer),
             "Rejected connection from {peer}: {reason}: {detail}; received {excerpt}",
-            peer=describe(self.transport.getPeer()),
             reason=reason,
             detail=detail,
             excerpt=received[:EXCERPT_BYTES].hex(" ") or "nothing",
+            source=_source(peer),
         )
         self.transport.loseConnection()
 
     def header_timed_out(self) -> None:
-        """The header deadline passed (called by the wrapper's L{Deadlines})."""
-        if self.state is not _READING:
+        """
+        The header deadline passed (called by the wrapper's L{Deadlines}).
+        In optional mode a connection still reading is served as direct,
+        with every byte it sent passed on (a server-first client, or bytes
+        that can begin a header but never complete one); otherwise it is
+        closed.
+        """
+        state = self.state
+        if state is not _READING and state is not _CHECKING:
+            return
+        factory = self.factory
+        parser = self._parser
+        if state is _READING and not factory.policy.require_header:
+            held = parser.held if parser is not None else self._head
+            self._accept(None, held)
             return
         self.state = ConnectionState.TIMED_OUT
+        received = parser.buffered if parser is not None else len(self._head)
+        self._parser = None
+        self._head = b""
+        self._stop_waiting()
+        check = self._check
+        if check is not None:
+            self._check = None
+            check.cancel()
+        factory.stats.timed_out += 1
+        peer = self.transport.getPeer()
+        factory.rejection_log.emit(
+            "timeout",
+            describe(peer),
+            "Timed out after {timeout}s waiting for a PROXY header from {peer};"
+            " received {count} byte(s)",
+            timeout=factory.policy.timeout,
+            count=received,
+            source=_source(peer),
+        )
+        self.transport.loseConnection()
+
+    def evict(self) -> None:
+        """
+        Close: too many connections wait for their header in this process,
+        and this one has waited longest (called by L{pptwisted._pending}).
+        """
+        if self.state is not _READING and self.state is not _CHECKING:
+            return
+        self.state = ConnectionState.EVICTED
         parser = self._parser
         received = parser.buffered if parser is not None else len(self._head)
         self._parser = None
         self._head = b""
-        self.factory.stats.timed_out += 1
-        _log.warn(
-            "Timed out after {timeout}s waiting for a PROXY header from {peer};"
-            " received {count} byte(s)",
-            timeout=self.factory.policy.timeout,
-            peer=describe(self.transport.getPeer()),
+        self._stop_waiting()
+        check = self._check
+        if check is not None:
+            self._check = None
+            check.cancel()
+        factory = self.factory
+        factory.stats.evicted += 1
+        peer = self.transport.getPeer()
+        factory.rejection_log.emit(
+            "evicted",
+            describe(peer),
+            "Closed the connection from {peer}, the oldest of {cap} waiting for a"
+            " PROXY header (proxyMaxPending); received {count} byte(s)",
+            cap=factory.max_pending,
             count=received,
+            source=_source(peer),
         )
         self.transport.loseConnection()
 

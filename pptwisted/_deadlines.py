@@ -60,11 +60,16 @@ class Deadlines:
         if self._call is None:
             self._call = self._clock.callLater(self._timeout, self._expire)
 
-    def discard(self, connection: Expirable) -> None:
-        """C{connection} no longer waits (unknown connections are ignored)."""
+    def discard(self, connection: Expirable) -> float | None:
+        """
+        C{connection} no longer waits (unknown connections are ignored).
+
+        @return: its deadline (the accept time plus the timeout in force
+            then), or C{None} if it was not waiting.
+        """
         # The timer stays armed: the next connection usually comes before it
         # fires, and then costs no timer of its own.
-        self._pending.pop(connection, None)
+        return self._pending.pop(connection, None)
 
     def stop(self) -> None:
         """Cancel the timer if no connection waits (the receiver stopped)."""

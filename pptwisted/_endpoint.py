@@ -43,7 +43,7 @@ from ._registry import track_listener
 from ._stats import ProxyProtocolStats
 from ._tlv import DEFAULT_MAX_TLVS
 from ._v2 import DEFAULT_MAX_V2_LENGTH
-from ._wrapper import ProxyProtocolWrapper
+from ._wrapper import REJECTION_LOG_BURST, REJECTION_LOG_INTERVAL, ProxyProtocolWrapper
 
 __all__ = [
     "SERVER_OPTIONS",
@@ -67,6 +67,8 @@ SERVER_OPTIONS: Mapping[str, str] = {
     "proxyMaxTLVs": f"cap on the TLV records of a v2 header (default {DEFAULT_MAX_TLVS})",
     "proxyRequireCrc32c": "yes or no (default no): reject v2 headers without a CRC32C TLV",
     "proxyName": "the listener's name in metrics (default: the listening address)",
+    "proxyMaxPending": "cap on connections waiting for their header, per process"
+    " (default: half the file-descriptor soft limit)",
 }
 
 
@@ -111,6 +113,8 @@ def policy_from_options(options: Mapping[str, str]) -> ProxyProtocolPolicy:
                 kwargs["require_crc32c"] = value == "yes"
             elif name == "proxyName":
                 kwargs["name"] = value
+            elif name == "proxyMaxPending":
+                kwargs["max_pending"] = int(value)
         except ValueError as e:
             raise ValueError(
                 f"invalid value {value!r} for proxy: option {name!r} ({SERVER_OPTIONS[name]}): {e}"
@@ -212,6 +216,8 @@ class ProxyProtocolServerEndpoint:
     (L{pptwisted._handover}); elsewhere the wrapper stays in the path.
 
     @ivar stats: counters shared by every port this endpoint listens on.
+    @ivar log_burst: rejections of one rule logged in full per C{log_interval}
+        seconds, per port (L{ProxyProtocolWrapper.rejection_log}).
     """
 
     def __init__(
@@ -220,16 +226,27 @@ class ProxyProtocolServerEndpoint:
         policy: ProxyProtocolPolicy | None = None,
         *,
         clock: IReactorTime | None = None,
+        log_burst: int = REJECTION_LOG_BURST,
+        log_interval: float = REJECTION_LOG_INTERVAL,
     ) -> None:
         self.endpoint = endpoint
         self.policy = policy if policy is not None else ProxyProtocolPolicy()
         self.clock = clock
         self.stats = ProxyProtocolStats()
+        self.log_burst = log_burst
+        self.log_interval = log_interval
 
     def listen(self, protocolFactory: IProtocolFactory) -> Deferred[IListeningPort]:
         plain, add_tls = _split_tls(self.endpoint)
         factory = add_tls(protocolFactory) if add_tls is not None else protocolFactory
-        wrapper = ProxyProtocolWrapper(factory, self.policy, clock=self.clock, stats=self.stats)
+        wrapper = ProxyProtocolWrapper(
+            factory,
+            self.policy,
+            clock=self.clock,
+            stats=self.stats,
+            log_burst=self.log_burst,
+            log_interval=self.log_interval,
+        )
         d = plain.listen(wrapper)
         d.addCallback(_constructing)
         # Metrics report the port under the policy's name, or its address.

@@ -116,6 +116,15 @@ class HeaderParser:
         """How many bytes are held waiting for the header to complete."""
         return len(self._buf)
 
+    @property
+    def held(self) -> bytes:
+        """
+        The bytes held waiting for the header: every byte fed so far, while
+        the header is incomplete (a receiver in optional mode passes them on
+        untouched when it gives up waiting).
+        """
+        return bytes(self._buf)
+
     def feed(self, data: bytes) -> tuple[ProxyHeader, bytes] | None:
         """
         Add C{data}; return C{(header, rest)} once the header is complete,

@@ -7,9 +7,9 @@ is not required to try to guess"), as one small value object.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Literal, Union, cast
 
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IAddress
@@ -17,7 +17,16 @@ from twisted.internet.interfaces import IAddress
 from ._tlv import DEFAULT_MAX_TLVS
 from ._v2 import DEFAULT_MAX_V2_LENGTH
 
-__all__ = ["DEFAULT_TIMEOUT", "ProxyProtocolPolicy"]
+if TYPE_CHECKING:  # pragma: no cover
+    from twisted.internet.defer import Deferred
+
+    from ._header import ProxyHeader
+
+__all__ = ["DEFAULT_TIMEOUT", "HeaderCheck", "ProxyProtocolPolicy"]
+
+#: A user check of an accepted header: C{check(header, real_peer)} returns
+#: (or a Deferred fires with) whether the connection may be served.
+HeaderCheck = Callable[["ProxyHeader | None", IAddress], Union[bool, "Deferred[bool]"]]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -72,6 +81,16 @@ class ProxyProtocolPolicy:
         sub-TLVs included (default 64).
     @ivar require_crc32c: reject v2 headers without a valid CRC32C TLV,
         LOCAL health checks included (HAProxy sends it on those too).
+    @ivar max_pending: cap on the connections waiting for their header, over
+        every listener of the process (C{None}: half of the process's
+        file-descriptor soft limit); beyond it the oldest waiting connection
+        is closed (L{pptwisted._pending}).
+    @ivar check: C{check(header, real_peer)}, called once a header is
+        accepted (C{header} is C{None} for a connection served as direct),
+        before the application is built: C{True}, or a Deferred firing with
+        C{True}, serves the connection; C{False}, an exception or a failure
+        closes it under the rule C{policy}. The header timeout also covers a
+        Deferred that never fires.
     @ivar name: the listener's name in metrics (L{pptwisted.metrics}); by
         default a C{proxy:} endpoint's listening address.
     """
@@ -85,6 +104,8 @@ class ProxyProtocolPolicy:
     max_tlvs: int = DEFAULT_MAX_TLVS
     require_crc32c: bool = False
     name: str | None = None
+    max_pending: int | None = None
+    check: HeaderCheck | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trusted", _networks(self.trusted))
@@ -99,6 +120,10 @@ class ProxyProtocolPolicy:
             raise ValueError(f"max_v2_length must be 0-65535, not {self.max_v2_length!r}")
         if not 0 <= self.max_tlvs <= 0xFFFF:
             raise ValueError(f"max_tlvs must be 0-65535, not {self.max_tlvs!r}")
+        if self.max_pending is not None and not self.max_pending >= 1:
+            raise ValueError(f"max_pending must be at least 1, not {self.max_pending!r}")
+        if self.check is not None and not callable(self.check):
+            raise ValueError(f"check must be callable, not {self.check!r}")
         if self.name is not None and not (0 < len(self.name) <= 128 and self.name.isprintable()):
             raise ValueError(f"name must be 1-128 printable characters, not {self.name!r}")
 

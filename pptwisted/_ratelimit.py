@@ -60,10 +60,14 @@ class RateLimitedLog:
         #: Events suppressed since this object was created, by rule.
         self.total_suppressed: collections.Counter[str] = collections.Counter()
 
-    def emit(self, rule: str, peer: str, format: str, **fields: Any) -> bool:
+    def emit(
+        self, rule: str, peer: str, format: str, *, source: str | None = None, **fields: Any
+    ) -> bool:
         """
         Log C{format} with C{fields} (and C{rule}, C{peer}) as a warning,
         unless C{rule} used up its burst this interval: then count it.
+        C{source} (default: C{peer}) is what the summary counts distinct
+        peers by, e.g. the host without the port.
 
         @return: whether the event was logged in full.
         """
@@ -79,7 +83,7 @@ class RateLimitedLog:
         self._suppressed[rule] += 1
         self.total_suppressed[rule] += 1
         if len(self._peers) < MAX_TRACKED_PEERS:
-            self._peers.add(peer)
+            self._peers.add(peer if source is None else source)
         if self._timer is None:
             assert self._started is not None
             delay = max(0.0, self._started + self.interval - now)

@@ -14,21 +14,31 @@ from twisted.internet.interfaces import (
     IProtocolFactory,
     IReactorTime,
 )
+from twisted.logger import Logger
 from twisted.protocols.policies import WrappingFactory
 
 from ._connection import ProxyProtocolConnection
 from ._deadlines import Deadlines
 from ._handover import get_proxy_header, get_proxy_transport
+from ._pending import default_max_pending
 from ._policy import ProxyProtocolPolicy
+from ._ratelimit import RateLimitedLog
 from ._stats import ProxyProtocolStats
 
 __all__ = [
+    "REJECTION_LOG_BURST",
+    "REJECTION_LOG_INTERVAL",
     "ProxyProtocolConnection",
     "ProxyProtocolStats",
     "ProxyProtocolWrapper",
     "get_proxy_header",
     "get_proxy_transport",
 ]
+
+#: Rejections of one rule logged in full per interval, per listener.
+REJECTION_LOG_BURST = 10
+#: Seconds per interval of the rejection log.
+REJECTION_LOG_INTERVAL = 10.0
 
 
 class ProxyProtocolWrapper(WrappingFactory):
@@ -49,6 +59,10 @@ class ProxyProtocolWrapper(WrappingFactory):
     @ivar protocols: every live connection's L{ProxyProtocolConnection},
         pending or handed over.
     @ivar deadlines: the header L{Deadlines} of the pending connections.
+    @ivar rejection_log: the L{RateLimitedLog} of this listener's rejections
+        (bad headers, timeouts, evictions, the policy's check): per rule, the
+        first C{log_burst} per C{log_interval} seconds in full, then one
+        summary per interval. The counters in L{stats} stay exact.
     """
 
     protocol = ProxyProtocolConnection  # type: ignore[assignment]
@@ -60,6 +74,8 @@ class ProxyProtocolWrapper(WrappingFactory):
         *,
         clock: IReactorTime | None = None,
         stats: ProxyProtocolStats | None = None,
+        log_burst: int = REJECTION_LOG_BURST,
+        log_interval: float = REJECTION_LOG_INTERVAL,
     ) -> None:
         super().__init__(wrappedFactory)  # type: ignore[no-untyped-call]
         if clock is None:
@@ -71,6 +87,9 @@ class ProxyProtocolWrapper(WrappingFactory):
         self.stats = stats if stats is not None else ProxyProtocolStats()
         policy = policy if policy is not None else ProxyProtocolPolicy()
         self.deadlines = Deadlines(clock, policy.timeout)
+        self.rejection_log = RateLimitedLog(
+            Logger(namespace="pptwisted"), clock, burst=log_burst, interval=log_interval
+        )
         self.policy = policy
         self._log_prefix: str | None = None
 
@@ -85,6 +104,12 @@ class ProxyProtocolWrapper(WrappingFactory):
         # Copied for the per-connection fast path.
         self.versions = policy.versions
         self.max_v2_length = policy.max_v2_length
+        self.max_tlvs = policy.max_tlvs
+        self.require_crc32c = policy.require_crc32c
+        self.check = policy.check
+        self.max_pending = (
+            policy.max_pending if policy.max_pending is not None else default_max_pending()
+        )
         self.deadlines.timeout = policy.timeout
 
     @property
@@ -98,6 +123,7 @@ class ProxyProtocolWrapper(WrappingFactory):
     def stopFactory(self) -> None:
         """The last port closed: drop the header timer if nothing waits."""
         self.deadlines.stop()
+        self.rejection_log.flush()
         super().stopFactory()  # type: ignore[no-untyped-call]
 
     def logPrefix(self) -> str:

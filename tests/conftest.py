@@ -19,6 +19,18 @@ def _run_in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_pending_record() -> None:
+    """
+    Start every test with an empty per-process record of connections
+    waiting for their header: connections that earlier tests left pending on
+    StringTransports must not count against the cap (or be evicted) here.
+    """
+    from pptwisted._pending import pending_connections
+
+    pending_connections.clear()
+
+
 def _trial_awaits_coroutines() -> bool:
     """Does this Twisted's trial await an C{async def} test? (Not before 22.8.)"""
     import inspect

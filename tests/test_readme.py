@@ -75,6 +75,7 @@ TESTING = "proxied_connection(site,"
 CODEC = ">>> from pptwisted import parse_header"
 CLIENT = "ProxyProtocolClientEndpoint(\n"
 TREQ = "proxied_treq(reactor, header)"
+CHECK = "def through_our_endpoints(header, real_peer):"
 #: Run by tests/test_metrics.py (MetricsReadmeTests).
 METRICS = "MetricsResource()"
 #: examples/names-behind-dnsdist.py, shown verbatim (tests/interop/test_readme_snippets.py)
@@ -106,7 +107,7 @@ class ReadmePythonBlockTests(SynchronousTestCase):
     """Every Python block of the README runs as pasted."""
 
     def test_every_block_has_a_test(self) -> None:
-        markers = (SERVER, TESTING, CODEC, CLIENT, TREQ, METRICS, NAMES)
+        markers = (SERVER, TESTING, CODEC, CLIENT, TREQ, METRICS, NAMES, CHECK)
         for block in python_blocks(README):
             self.assertEqual(
                 sum(marker in block for marker in markers), 1, f"which test runs:\n{block}"
@@ -165,6 +166,62 @@ class ReadmePythonBlockTests(SynchronousTestCase):
             output, _ = process.communicate(timeout=30)
         self.assertIn(f"(PROXY) starting on {port}", output)
         self.assertIn("Rejected connection from 127.0.0.1:", output)
+        self.assertNotIn("Traceback", output)
+
+    def test_check_block(self) -> None:
+        """Only the allowed VPC endpoint ids get through; the rest under rule policy."""
+        from twisted.internet.address import IPv4Address
+
+        from pptwisted import ProxyHeader, aws_vpce_tlv
+
+        block = block_with(CHECK)
+        self.assertIn("TCP4ServerEndpoint(reactor, 8081, ", block)
+        port = free_port()
+        code = block.replace(
+            "TCP4ServerEndpoint(reactor, 8081, ", f"TCP4ServerEndpoint(reactor, {port}, "
+        )
+
+        def header(vpce: str) -> bytes:
+            return ProxyHeader.proxy(
+                IPv4Address("TCP", "203.0.113.9", 4321),
+                IPv4Address("TCP", "10.0.0.1", 8081),
+                tlvs=[aws_vpce_tlv(vpce)],
+            ).to_bytes()
+
+        def exchange(data: bytes) -> bytes:
+            reply = b""
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+                client.sendall(data)
+                while chunk := client.recv(1024):
+                    reply += chunk
+            return reply
+
+        process = subprocess.Popen(
+            [sys.executable, "-u", "-c", code],
+            cwd=REPO,
+            env=twist_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            reply = None
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and process.poll() is None:
+                try:
+                    reply = exchange(header("vpce-0a1b2c3d4e5f6a7b8"))
+                    break
+                except ConnectionRefusedError:
+                    time.sleep(0.05)
+            self.assertEqual(reply, b"hello 203.0.113.9 via vpce-0a1b2c3d4e5f6a7b8\n")
+            self.assertEqual(exchange(header("vpce-0fffffffffffffff0")), b"")
+            self.assertEqual(exchange(b"PROXY TCP4 203.0.113.9 10.0.0.1 1 2\r\n"), b"")
+        finally:
+            process.terminate()
+            output, _ = process.communicate(timeout=30)
+        self.assertEqual(output.count(": policy: "), 1, output)
+        self.assertIn("version-not-accepted", output)
         self.assertNotIn("Traceback", output)
 
     def test_treq_block(self) -> None:
