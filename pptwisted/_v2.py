@@ -35,7 +35,6 @@ __all__ = ["DEFAULT_MAX_V2_LENGTH", "check_v2_prefix", "decode_v2"]
 #: Default cap on the v2 length field: HAProxy's default buffer is 16 KiB.
 DEFAULT_MAX_V2_LENGTH = 16384 - 16
 
-_unpack_head = struct.Struct("!BBH").unpack_from
 _unpack_inet = struct.Struct("!4s4sHH").unpack_from
 _unpack_inet6 = struct.Struct("!16s16sHH").unpack_from
 _tuple_new = tuple.__new__
@@ -113,10 +112,10 @@ def _abstract_path(raw: bytes) -> bytes:
 def decode_v2(
     data: bytes,
     end: int,
+    ver_cmd: int,
+    fam: int,
     max_tlvs: int = DEFAULT_MAX_TLVS,
     require_crc32c: bool = False,
-    ver_cmd: int = -1,
-    fam: int = -1,
 ) -> ProxyHeader:
     """
     Decode the complete v2 header C{data[:end]}, whose 16 fixed bytes
@@ -129,10 +128,8 @@ def decode_v2(
     carry the CRC32C when its C{crc32c} option is on, so the TLVs after the
     family's address block are then walked and a valid CRC32C is required.
     Either way a LOCAL header comes back the same: no addresses, no TLVs.
-    C{ver_cmd} and C{fam}, bytes 12 and 13, are read from C{data} unless given.
+    C{ver_cmd} and C{fam} are bytes 12 and 13, which the caller has read.
     """
-    if ver_cmd < 0:
-        ver_cmd, fam, _ = _unpack_head(data, 12)
     if ver_cmd == 0x20 and not require_crc32c:
         return _LOCAL_HEADER
     source: Address | None
