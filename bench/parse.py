@@ -70,7 +70,8 @@ from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.protocols.haproxy._v1parser import V1Parser
 from twisted.protocols.haproxy._v2parser import V2Parser
 
-from pptwisted import TLV, ProxyHeader, TLVType, parse_header, ssl_tlv
+from pptwisted import TLV, ProxyHeader, TLVType, parse_header
+from pptwisted.tlv import ssl_tlv
 
 if not __package__:  # run as a script: python bench/parse.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -136,9 +137,9 @@ class _Row:
 # count them and find a CRC32C, and verify it with the same C crc32c over a
 # memoryview without a copy. It validates nothing: any other byte is trusted.
 
-from pptwisted import Command, Family, Transport  # noqa: E402
 from pptwisted._addresses import ipv4_address, ipv6_address  # noqa: E402
 from pptwisted._tlv import TLVs  # noqa: E402
+from pptwisted.codec import Command, Family, Transport  # noqa: E402
 
 _new = tuple.__new__
 _ntoa = socket.inet_ntoa

@@ -40,22 +40,17 @@ from typing import Any, Literal
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 
 from pptwisted import (
-    DEFAULT_MAX_V2_LENGTH,
     TLV,
-    Command,
     HeaderParser,
     IncompleteHeader,
     InvalidHeader,
     ProxyHeader,
     ProxyProtocolError,
-    Rule,
-    aws_vpce_tlv,
-    azure_link_id_tlv,
-    gcp_psc_tlv,
     parse_header,
-    ssl_tlv,
 )
 from pptwisted._tlv import DEFAULT_MAX_TLVS
+from pptwisted.codec import DEFAULT_MAX_V2_LENGTH, Command, Rule
+from pptwisted.tlv import aws_vpce_tlv, azure_link_id_tlv, gcp_psc_tlv, ssl_tlv
 
 __all__ = ["SEEDS", "fuzz_one", "main"]
 

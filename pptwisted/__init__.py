@@ -1,51 +1,42 @@
 """
 pptwisted: the PROXY protocol (v1 and v2) for Twisted.
 
-The codec (L{parse_header}, L{HeaderParser}, L{ProxyHeader}) is sans-I/O:
-bytes in, a header out, and the reverse.
+The names the README's examples use. The codec (L{parse_header},
+L{HeaderParser}, L{ProxyHeader}) is sans-I/O: bytes in, a header out, and
+the reverse. More in documented submodules: L{pptwisted.codec} (enums,
+caps, error rules), L{pptwisted.tlv} (TLV builders, SSL client flags),
+L{pptwisted.endpoints} (the C{proxy:} parsers and options),
+L{pptwisted.datagram}, L{pptwisted.http}, L{pptwisted.testing},
+L{pptwisted.metrics}, L{pptwisted.compat}.
 """
 
-from ._client import ProxyClientParser, ProxyProtocolClientEndpoint, header_for_connection
-from ._datagram import ProxyDatagramSender, ProxyDatagramStats, ProxyProtocolDatagramWrapper
-from ._endpoint import ProxyProtocolServerEndpoint, ProxyServerParser
-from ._errors import IncompleteHeader, InvalidHeader, NotProxyHeader, ProxyProtocolError, Rule
-from ._header import V2_SIGNATURE, Command, Family, ProxyHeader, Transport
+from __future__ import annotations
+
+import importlib
+import warnings
+
+from ._client import ProxyProtocolClientEndpoint
+from ._datagram import ProxyDatagramSender, ProxyProtocolDatagramWrapper
+from ._describe import header_for_connection
+from ._endpoint import ProxyProtocolServerEndpoint
+from ._errors import IncompleteHeader, InvalidHeader, ProxyProtocolError
+from ._header import ProxyHeader
 from ._interfaces import IProxyProtocolTransport
-from ._parser import DEFAULT_MAX_V2_LENGTH, HeaderParser, parse_header
-from ._policy import DEFAULT_TIMEOUT, ProxyProtocolPolicy
-from ._tlv import (
-    TLV,
-    SSLInfo,
-    TLVType,
-    aws_vpce_tlv,
-    azure_link_id_tlv,
-    gcp_psc_tlv,
-    ssl_tlv,
-)
-from ._wrapper import (
-    ProxyProtocolStats,
-    ProxyProtocolWrapper,
-    get_proxy_header,
-    get_proxy_transport,
-)
+from ._parser import HeaderParser, parse_header
+from ._policy import ProxyProtocolPolicy
+from ._stats import ProxyProtocolStats
+from ._tlv import TLV, TLVType
+from ._wrapper import ProxyProtocolWrapper, get_proxy_header, get_proxy_transport
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "DEFAULT_MAX_V2_LENGTH",
-    "DEFAULT_TIMEOUT",
     "TLV",
-    "V2_SIGNATURE",
-    "Command",
-    "Family",
     "HeaderParser",
     "IProxyProtocolTransport",
     "IncompleteHeader",
     "InvalidHeader",
-    "NotProxyHeader",
-    "ProxyClientParser",
     "ProxyDatagramSender",
-    "ProxyDatagramStats",
     "ProxyHeader",
     "ProxyProtocolClientEndpoint",
     "ProxyProtocolDatagramWrapper",
@@ -54,17 +45,44 @@ __all__ = [
     "ProxyProtocolServerEndpoint",
     "ProxyProtocolStats",
     "ProxyProtocolWrapper",
-    "ProxyServerParser",
-    "Rule",
-    "SSLInfo",
     "TLVType",
-    "Transport",
-    "aws_vpce_tlv",
-    "azure_link_id_tlv",
-    "gcp_psc_tlv",
     "get_proxy_header",
     "get_proxy_transport",
     "header_for_connection",
     "parse_header",
-    "ssl_tlv",
 ]
+
+#: Names C{pptwisted} exported before 0.2, and their public home now. They
+#: stay importable from C{pptwisted}, with a DeprecationWarning, for one
+#: release.
+_MOVED = {
+    "DEFAULT_MAX_V2_LENGTH": "pptwisted.codec",
+    "V2_SIGNATURE": "pptwisted.codec",
+    "Command": "pptwisted.codec",
+    "Family": "pptwisted.codec",
+    "Transport": "pptwisted.codec",
+    "NotProxyHeader": "pptwisted.codec",
+    "Rule": "pptwisted.codec",
+    "SSLInfo": "pptwisted.tlv",
+    "aws_vpce_tlv": "pptwisted.tlv",
+    "azure_link_id_tlv": "pptwisted.tlv",
+    "gcp_psc_tlv": "pptwisted.tlv",
+    "ssl_tlv": "pptwisted.tlv",
+    "DEFAULT_TIMEOUT": "pptwisted.endpoints",
+    "ProxyClientParser": "pptwisted.endpoints",
+    "ProxyServerParser": "pptwisted.endpoints",
+    "ProxyDatagramStats": "pptwisted.datagram",
+}
+
+
+def __getattr__(name: str) -> object:
+    """A name moved to a submodule: warn, then give it from there."""
+    home = _MOVED.get(name)
+    if home is None:
+        raise AttributeError(f"module 'pptwisted' has no attribute {name!r}")
+    warnings.warn(
+        f"pptwisted.{name} is deprecated since pptwisted 0.2: import it from {home}",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(importlib.import_module(home), name)

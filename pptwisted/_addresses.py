@@ -1,5 +1,6 @@
 """
-Fast construction of Twisted's C{IPv4Address} and C{IPv6Address} for the
+Twisted address objects from the codec and from literal text: fast
+construction of C{IPv4Address} and C{IPv6Address} for the
 parser's hot path.
 
 Both are attrs classes whose generated C{__init__} runs a validator on
@@ -12,12 +13,13 @@ used instead.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
 from twisted.internet.address import IPv4Address, IPv6Address
 
-__all__ = ["ipv4_address", "ipv6_address"]
+__all__ = ["ipv4_address", "ipv6_address", "literal_address"]
 
 _new = object.__new__
 _A = TypeVar("_A", IPv4Address, IPv6Address)
@@ -67,3 +69,20 @@ ipv4_address = _choose(IPv4Address, _direct4, "192.0.2.1")
 #: C{ipv6_address(kind, host, port)}: an C{IPv6Address} (flowInfo and
 #: scopeID 0), built quickly.
 ipv6_address = _choose(IPv6Address, _direct6, "2001:db8::1")
+
+
+def literal_address(host: str, port: str) -> IPv4Address | IPv6Address:
+    """A TCP address from a literal IPv4/IPv6 C{host} and a decimal C{port}."""
+    try:
+        number = int(port)
+        if not 0 <= number <= 0xFFFF:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"port must be 0-65535, not {port!r}") from None
+    for family, cls in ((socket.AF_INET, IPv4Address), (socket.AF_INET6, IPv6Address)):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        return cls("TCP", host, number)
+    raise ValueError(f"{host!r} is not a literal IPv4 or IPv6 address")

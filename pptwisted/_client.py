@@ -3,55 +3,44 @@ Sending PROXY headers (spec section 2: the sender writes the header before
 any other byte of the connection, and before a TLS handshake).
 
 L{ProxyProtocolClientEndpoint} wraps any client endpoint; C{proxy:} is its
-prefix for C{clientFromString}. L{header_for_connection} describes a live
-server-side connection, so that a relay forwards the truth.
+prefix for C{clientFromString}. (L{pptwisted._describe} builds the header
+that describes a live connection, for relays.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, cast
 
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import (
-    SSL4ClientEndpoint,
-    TCP4ClientEndpoint,
-    _WrapperEndpoint,
-    clientFromString,
-)
+from twisted.internet.endpoints import clientFromString
 from twisted.internet.interfaces import (
     IAddress,
     IHalfCloseableProtocol,
     IProtocol,
     IProtocolFactory,
     IReactorCore,
-    ISSLTransport,
     IStreamClientEndpoint,
     IStreamClientEndpointStringParserWithReactor,
     ITransport,
 )
-from twisted.logger import Logger
 from twisted.plugin import IPlugin
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from zope.interface import alsoProvides, implementer
 
-from ._cli import literal_address
-from ._endpoint import unparse_endpoint
+from ._addresses import literal_address
+from ._endpoint_strings import unparse_endpoint
 from ._header import ProxyHeader
-from ._tlv import PP2_CLIENT_CERT_CONN, PP2_CLIENT_CERT_SESS, PP2_CLIENT_SSL, TLV, TLVType, ssl_tlv
-from ._wrapper import get_proxy_header
+from ._tlv import TLV, TLVType
+from ._twisted_private import split_client_tls
 
 __all__ = [
     "CLIENT_OPTIONS",
     "ProxyClientParser",
     "ProxyProtocolClientEndpoint",
-    "header_for_connection",
     "header_from_options",
 ]
-
-FactoryWrapper = Callable[[IProtocolFactory], IProtocolFactory]
-_log = Logger()
 
 
 class _HeaderFirst(ProtocolWrapper):
@@ -95,32 +84,6 @@ class _HeaderFirstFactory(_HeaderFirstFactoryBase):
         return _HeaderFirst(self, wrapped)
 
 
-def _split_client_tls(
-    endpoint: IStreamClientEndpoint,
-) -> tuple[IStreamClientEndpoint, FactoryWrapper | None]:
-    """
-    If C{endpoint} adds a protocol layer itself (C{ssl:}, C{tls:},
-    C{wrapClientTLS}), return the plain endpoint under it and that layer, so
-    the header can go below it; else C{(endpoint, None)}.
-    """
-    if isinstance(endpoint, SSL4ClientEndpoint):
-        from twisted.protocols.tls import TLSMemoryBIOFactory
-
-        ssl = endpoint
-        plain = TCP4ClientEndpoint(
-            ssl._reactor, ssl._host, ssl._port, ssl._timeout, ssl._bindAddress
-        )
-        context = ssl._sslContextFactory
-
-        def wrap_ssl(factory: IProtocolFactory) -> IProtocolFactory:
-            return TLSMemoryBIOFactory(context, True, factory)
-
-        return plain, wrap_ssl
-    if isinstance(endpoint, _WrapperEndpoint):
-        return endpoint._wrappedEndpoint, endpoint._wrapperFactory
-    return endpoint, None
-
-
 @implementer(IStreamClientEndpoint)
 class ProxyProtocolClientEndpoint:
     """
@@ -146,7 +109,8 @@ class ProxyProtocolClientEndpoint:
         self.header_bytes = header if isinstance(header, bytes) else header.to_bytes(crc32c=crc32c)
 
     def connect(self, protocolFactory: IProtocolFactory) -> Deferred[IProtocol]:
-        plain, layer = _split_client_tls(self.endpoint)
+        split = split_client_tls(self.endpoint)
+        plain, layer = split if split is not None else (self.endpoint, None)
         factory = layer(protocolFactory) if layer is not None else protocolFactory
         d = plain.connect(_HeaderFirstFactory(factory, self.header_bytes))
 
@@ -157,119 +121,6 @@ class ProxyProtocolClientEndpoint:
             return app
 
         return d.addCallback(unwrap)
-
-
-# -- describing a live connection -----------------------------------------------
-
-
-def _tls_tlvs(transport: object) -> list[TLV]:
-    """
-    SSL, AUTHORITY and ALPN TLVs for a TLS transport. The SSL TLV (flags,
-    version, cipher) is always there once the handshake is done; only the
-    client certificate's details are best effort, and a failure to read them
-    is logged, never hidden.
-    """
-    handle: Any = getattr(transport, "getHandle", lambda: None)()
-    if handle is None or not hasattr(handle, "get_protocol_version_name"):
-        return []
-    if handle.get_peer_finished() is None:
-        # Before the handshake completes nothing is negotiated yet.
-        return []
-    tlvs: list[TLV] = []
-    servername = handle.get_servername()
-    if servername:
-        tlvs.append(TLV(TLVType.AUTHORITY, bytes(servername)))
-    alpn = handle.get_alpn_proto_negotiated()
-    if alpn:
-        tlvs.append(TLV(TLVType.ALPN, bytes(alpn)))
-    client = PP2_CLIENT_SSL
-    verify = 0
-    details: dict[str, Any] = {
-        "version": handle.get_protocol_version_name(),
-        "cipher": handle.get_cipher_name(),
-    }
-    certificate = handle.get_peer_certificate()
-    if certificate is not None:
-        client |= PP2_CLIENT_CERT_CONN | PP2_CLIENT_CERT_SESS
-        verify = 0 if handle.get_verified_chain() is not None else 1
-        try:
-            details.update(_certificate_details(certificate.to_cryptography()))
-        except Exception as e:  # cryptography versions differ: send the rest
-            _log.warn(
-                "PROXY header: the client certificate's details are left out"
-                " of the SSL TLV: {error!r}",
-                error=e,
-            )
-    tlvs.append(ssl_tlv(client, verify, **details))
-    return tlvs
-
-
-def _certificate_details(certificate: Any) -> dict[str, str | bytes]:
-    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-    from cryptography.hazmat.primitives.serialization import Encoding
-    from cryptography.x509.oid import NameOID
-
-    details: dict[str, str | bytes] = {"client_cert": certificate.public_bytes(Encoding.DER)}
-    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    if names:
-        details["cn"] = str(names[0].value)
-    details["sig_alg"] = certificate.signature_algorithm_oid._name
-    key = certificate.public_key()
-    if isinstance(key, rsa.RSAPublicKey):
-        details["key_alg"] = f"RSA{key.key_size}"
-    elif isinstance(key, ec.EllipticCurvePublicKey):
-        details["key_alg"] = f"EC{key.curve.key_size}"
-    elif isinstance(key, ed25519.Ed25519PublicKey):
-        details["key_alg"] = "ED25519"
-    elif isinstance(key, ed448.Ed448PublicKey):
-        details["key_alg"] = "ED448"
-    return details
-
-
-def header_for_connection(
-    transport: ITransport,
-    *,
-    version: int = 2,
-    tlvs: Iterable[TLV] = (),
-    tls: bool = True,
-) -> ProxyHeader:
-    """
-    The header a relay sends to describe a connection it accepted:
-    source and destination are C{transport.getPeer()}/C{getHost()} (already
-    the client's, if the connection itself came through C{proxy:}); with
-    C{tls}, a TLS connection's version, cipher, SNI, ALPN and client
-    certificate become SSL, AUTHORITY and ALPN TLVs: call it once the
-    handshake is complete (e.g. in C{IHandshakeListener.handshakeCompleted}),
-    before that there is nothing negotiated to describe. TLVs of a header the
-    connection itself received are passed on (except CRC32C), then C{tlvs}.
-    A v1 header carries no TLV: the received and TLS ones are left out, and
-    C{tlvs} given with C{version=1} is a L{ValueError}.
-    """
-    tlvs = tuple(tlvs)
-    if version == 1 and tlvs:
-        raise ValueError("v1 headers cannot carry TLVs: use version=2")
-    source = transport.getPeer()
-    destination = transport.getHost()
-    extra: list[TLV] = []
-    received = get_proxy_header(transport)
-    if received is not None:
-        extra.extend(t for t in received.tlvs if t.type != TLVType.CRC32C)
-    if tls and ISSLTransport.providedBy(transport):
-        known = {t.type for t in extra}
-        extra.extend(t for t in _tls_tlvs(transport) if t.type not in known)
-    extra.extend(tlvs)
-    if version == 1:
-        extra = []
-    usable = isinstance(source, (IPv4Address, IPv6Address)) and type(source) is type(destination)
-    if isinstance(source, UNIXAddress) and isinstance(destination, UNIXAddress) and version == 2:
-        usable = source.name is not None and destination.name is not None
-    if not usable:
-        return ProxyHeader.local(version=version, tlvs=extra)
-    if version == 1 and getattr(source, "type", "TCP") != "TCP":
-        return ProxyHeader.local(version=1)
-    return ProxyHeader.proxy(
-        cast(IPv4Address, source), cast(IPv4Address, destination), version=version, tlvs=extra
-    )
 
 
 # -- the proxy: prefix for clientFromString --------------------------------------

@@ -87,7 +87,7 @@ class ProxyDatagramStats:
         an untrusted peer with C{untrusted="direct"}).
     @ivar header_only: datagrams that were only a header (C{first} mode:
         they register a flow and deliver nothing).
-    @ivar dropped: datagrams dropped, by reason: a L{pptwisted.Rule} value
+    @ivar dropped: datagrams dropped, by reason: a L{pptwisted.codec.Rule} value
         (C{"version-not-accepted"} for v1 headers, C{"v2-crc32c-mismatch"}...),
         C{"headerless"}, C{"truncated"}, C{"stream"} (a STREAM header),
         C{"unix"} (a UNIX-family header), C{"untrusted"}, C{"error"} (the

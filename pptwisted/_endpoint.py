@@ -21,7 +21,6 @@ from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import (
     SSL4ServerEndpoint,
     TCP4ServerEndpoint,
-    quoteStringArgument,
     serverFromString,
 )
 from twisted.internet.interfaces import (
@@ -37,6 +36,7 @@ from zope.interface import implementer
 
 import twisted
 
+from ._endpoint_strings import unparse_endpoint
 from ._handover import construct_connections, tls_protocol_class
 from ._policy import DEFAULT_TIMEOUT, ProxyProtocolPolicy
 from ._registry import track_listener
@@ -258,15 +258,6 @@ def _constructing(port: IListeningPort) -> IListeningPort:
     """Have C{port} create its connections as our transports, if it can."""
     construct_connections(port)
     return port
-
-
-def unparse_endpoint(args: tuple[object, ...], kwargs: Mapping[str, object]) -> str:
-    """Write parsed endpoint arguments back as an endpoint description."""
-    quote: Callable[[str], str] = quoteStringArgument
-    return ":".join(
-        [quote(str(a)) for a in args]
-        + [f"{quote(str(k))}={quote(str(v))}" for k, v in kwargs.items()]
-    )
 
 
 def _inner_options(kind: str) -> list[str]:

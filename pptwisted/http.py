@@ -25,13 +25,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
-from twisted.web.client import (
-    Agent,
-    BrowserLikePolicyForHTTPS,
-    HTTPConnectionPool,
-    _StandardEndpointFactory,
-)
+from twisted.python.compat import nativeString
+from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool
+from twisted.web.error import SchemeNotSupported
 from twisted.web.iweb import IAgentEndpointFactory, IPolicyForHTTPS
 from zope.interface import implementer
 
@@ -67,16 +65,39 @@ class ProxyEndpointFactory:
     ) -> None:
         if contextFactory is None:
             contextFactory = BrowserLikePolicyForHTTPS()  # type: ignore[no-untyped-call]
-        self._standard = _StandardEndpointFactory(  # type: ignore[no-untyped-call]
-            reactor, contextFactory, connectTimeout, bindAddress
-        )
+        self._reactor = reactor
+        self._policy = contextFactory
+        self._timeout = connectTimeout
+        self._bind = bindAddress
         self._header = header
         self._crc32c = crc32c
 
     def endpointForURI(self, uri: URI) -> IStreamClientEndpoint:
-        endpoint = self._standard.endpointForURI(uri)
+        endpoint = self._plain_endpoint(uri)
         header = self._header(uri) if callable(self._header) else self._header
         return ProxyProtocolClientEndpoint(endpoint, header, crc32c=self._crc32c)
+
+    def _plain_endpoint(self, uri: URI) -> IStreamClientEndpoint:
+        """
+        The endpoint C{Agent} itself would use: TCP to the URI's host, with
+        TLS for https (as Twisted's private C{_StandardEndpointFactory}).
+        """
+        try:
+            host = nativeString(uri.host)
+        except UnicodeDecodeError:
+            raise ValueError(f"the host of {uri.host!r} is not ASCII") from None
+        if self._timeout is None:
+            endpoint = HostnameEndpoint(self._reactor, host, uri.port, bindAddress=self._bind)
+        else:
+            endpoint = HostnameEndpoint(
+                self._reactor, host, uri.port, timeout=self._timeout, bindAddress=self._bind
+            )
+        if uri.scheme in (b"http", b"ws"):
+            return endpoint
+        if uri.scheme in (b"https", b"wss"):
+            creator = self._policy.creatorForNetloc(uri.host, uri.port)
+            return wrapClientTLS(creator, endpoint)
+        raise SchemeNotSupported(f"Unsupported scheme: {uri.scheme!r}")
 
 
 def proxied_agent(

@@ -16,15 +16,8 @@ from typing import Any
 from crc32c import crc32c
 from twisted.trial.unittest import SynchronousTestCase
 
-from pptwisted import (
-    DEFAULT_MAX_V2_LENGTH,
-    HeaderParser,
-    IncompleteHeader,
-    InvalidHeader,
-    ProxyHeader,
-    Rule,
-    parse_header,
-)
+from pptwisted import HeaderParser, IncompleteHeader, InvalidHeader, ProxyHeader, parse_header
+from pptwisted.codec import DEFAULT_MAX_V2_LENGTH, Rule
 
 #: The 12-byte v2 signature, spelled out from the spec.
 V2_SIG = bytes.fromhex("0d0a0d0a 000d0a51 5549540a")

@@ -16,17 +16,9 @@ from typing import Literal
 from hypothesis import strategies as st
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 
-from pptwisted import (
-    TLV,
-    Command,
-    Family,
-    ProxyHeader,
-    SSLInfo,
-    Transport,
-    aws_vpce_tlv,
-    azure_link_id_tlv,
-    gcp_psc_tlv,
-)
+from pptwisted import TLV, ProxyHeader
+from pptwisted.codec import Command, Family, Transport
+from pptwisted.tlv import SSLInfo, aws_vpce_tlv, azure_link_id_tlv, gcp_psc_tlv
 
 from .helpers import V2_SIG
 

@@ -37,9 +37,10 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, TestCase
 
 import pptwisted
+import pptwisted.codec
+import pptwisted.tlv
 from pptwisted import (
     TLV,
-    V2_SIGNATURE,
     IncompleteHeader,
     InvalidHeader,
     ProxyHeader,
@@ -50,6 +51,7 @@ from pptwisted import (
     get_proxy_header,
     parse_header,
 )
+from pptwisted.codec import V2_SIGNATURE
 
 LOOPBACK = "127.0.0.1"
 #: Bound on any single wait for the network, in seconds.
@@ -770,7 +772,7 @@ class OversizedLengthTests(TestCase):
 
     async def test_default_cap(self) -> None:
         """Length 0xFFFF against the default cap of 16368."""
-        await self.check_rejected_at_once("", 0xFFFF, pptwisted.DEFAULT_MAX_V2_LENGTH)
+        await self.check_rejected_at_once("", 0xFFFF, pptwisted.codec.DEFAULT_MAX_V2_LENGTH)
 
     async def test_custom_cap(self) -> None:
         """
@@ -910,7 +912,7 @@ def _random_tlvs(rng: random.Random) -> list[TLV]:
         kind = rng.random()
         if kind < 0.15:
             tlvs.append(
-                pptwisted.ssl_tlv(
+                pptwisted.tlv.ssl_tlv(
                     rng.randrange(8),
                     rng.randrange(2),
                     version="TLSv1.3",
@@ -918,11 +920,11 @@ def _random_tlvs(rng: random.Random) -> list[TLV]:
                 )
             )
         elif kind < 0.25:
-            tlvs.append(pptwisted.aws_vpce_tlv("vpce-" + rng.randbytes(4).hex()))
+            tlvs.append(pptwisted.tlv.aws_vpce_tlv("vpce-" + rng.randbytes(4).hex()))
         elif kind < 0.3:
-            tlvs.append(pptwisted.azure_link_id_tlv(rng.getrandbits(32)))
+            tlvs.append(pptwisted.tlv.azure_link_id_tlv(rng.getrandbits(32)))
         elif kind < 0.35:
-            tlvs.append(pptwisted.gcp_psc_tlv(rng.getrandbits(64)))
+            tlvs.append(pptwisted.tlv.gcp_psc_tlv(rng.getrandbits(64)))
         else:
             t = rng.choice([0x01, 0x02, 0x04, 0x05, 0x30, 0xE1, 0xF0, rng.randrange(256)])
             if t in (0x03, 0x20):

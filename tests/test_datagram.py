@@ -21,7 +21,6 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from pptwisted import (
     TLV,
     ProxyDatagramSender,
-    ProxyDatagramStats,
     ProxyHeader,
     ProxyProtocolDatagramWrapper,
     ProxyProtocolError,
@@ -30,6 +29,7 @@ from pptwisted import (
     get_proxy_transport,
 )
 from pptwisted._datagram import datagram_header
+from pptwisted.datagram import ProxyDatagramStats
 
 from .interop.harness import run_as_deferred
 

@@ -19,11 +19,12 @@ from twisted.logger import LogEvent, LogLevel, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from pptwisted import ProxyHeader, ProxyProtocolPolicy, ProxyProtocolWrapper, aws_vpce_tlv
+from pptwisted import ProxyHeader, ProxyProtocolPolicy, ProxyProtocolWrapper
 from pptwisted._connection import ConnectionState, ProxyProtocolConnection
 from pptwisted._endpoint import policy_from_options
 from pptwisted._pending import default_max_pending, pending_connections
 from pptwisted._stats import HEADER_DELAY_BUCKETS
+from pptwisted.tlv import aws_vpce_tlv
 
 from .helpers import inet4, seal_crc32c, tlv, v2
 

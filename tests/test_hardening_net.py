@@ -21,13 +21,9 @@ from twisted.trial.unittest import TestCase
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
-from pptwisted import (
-    ProxyHeader,
-    ProxyProtocolPolicy,
-    ProxyProtocolServerEndpoint,
-    aws_vpce_tlv,
-)
+from pptwisted import ProxyHeader, ProxyProtocolPolicy, ProxyProtocolServerEndpoint
 from pptwisted.metrics import metrics_resource
+from pptwisted.tlv import aws_vpce_tlv
 
 from .helpers import inet4, seal_crc32c, tlv, v2
 from .test_metrics import _exchange, samples

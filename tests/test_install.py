@@ -113,6 +113,12 @@ print(json.dumps({
     "dropin_file": sys.modules["twisted.plugins.pptwisted_plugins"].__file__,
     "plugins_path": list(twisted.plugins.__path__),
     "pptwisted_file": pptwisted.__file__,
+    # The tools' package ships too: each ServiceMaker's module imports.
+    "tools": [
+        __import__(m.module, fromlist=["makeService"]).__file__
+        for m in (sys.modules["twisted.plugins.pptwisted_plugins"].proxyWhoami,
+                  sys.modules["twisted.plugins.pptwisted_plugins"].proxyRelay)
+    ],
     "purelib": sysconfig.get_paths()["purelib"],
     "ours": [str(f) for f in metadata.files("pptwisted")],
     "twisted_files": [
@@ -268,6 +274,10 @@ def test_dropin_found_after_plain_install(tmp_path: Path) -> None:
     assert result["dropin"] == "twisted.plugins.pptwisted_plugins", result
     assert Path(result["dropin_file"]) == purelib / "twisted/plugins/pptwisted_plugins.py"
     assert Path(result["pptwisted_file"]) == purelib / "pptwisted/__init__.py"
+    assert [Path(f) for f in result["tools"]] == [
+        purelib / "pptwisted/tools/whoami.py",
+        purelib / "pptwisted/tools/relay.py",
+    ], result["tools"]
     for entry in result["sys_path"]:
         assert not Path(entry).is_relative_to(ROOT), (entry, result["sys_path"])
     for entry in result["plugins_path"]:

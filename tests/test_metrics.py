@@ -337,7 +337,7 @@ class ScrapeTests(TestCase):
 
     async def test_whoami_metrics(self) -> None:
         """C{twist proxy-whoami --metrics ENDPOINT} serves /metrics beside whoami."""
-        from pptwisted._whoami import Options, makeService
+        from pptwisted.tools.whoami import Options, makeService
 
         listen, metrics = two_ports()
         options = Options()
@@ -364,7 +364,7 @@ class ScrapeTests(TestCase):
         self.assertEqual(got[total.format("rejected")], 1)
 
     def test_whoami_without_metrics(self) -> None:
-        from pptwisted._whoami import Options
+        from pptwisted.tools.whoami import Options
 
         options = Options()
         options.parseOptions([])

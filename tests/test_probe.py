@@ -18,7 +18,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.trial.unittest import TestCase
 from twisted.web.server import Site
 
-from pptwisted._whoami import WhoamiFactory
+from pptwisted.tools.whoami import WhoamiFactory
 
 from .compat import twist_command, twist_env
 

@@ -25,19 +25,15 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pptwisted import (
     TLV,
-    Command,
     HeaderParser,
     IncompleteHeader,
     InvalidHeader,
     ProxyHeader,
     ProxyProtocolError,
-    Rule,
-    SSLInfo,
-    aws_vpce_tlv,
-    azure_link_id_tlv,
-    gcp_psc_tlv,
     parse_header,
 )
+from pptwisted.codec import Command, Rule
+from pptwisted.tlv import SSLInfo, aws_vpce_tlv, azure_link_id_tlv, gcp_psc_tlv
 
 from .helpers import feed_bytewise
 from .strategies import any_input, encoded, payloads, ssl_infos, tlv_lists

@@ -172,7 +172,8 @@ class ReadmePythonBlockTests(SynchronousTestCase):
         """Only the allowed VPC endpoint ids get through; the rest under rule policy."""
         from twisted.internet.address import IPv4Address
 
-        from pptwisted import ProxyHeader, aws_vpce_tlv
+        from pptwisted import ProxyHeader
+        from pptwisted.tlv import aws_vpce_tlv
 
         block = block_with(CHECK)
         self.assertIn("TCP4ServerEndpoint(reactor, 8081, ", block)

@@ -27,7 +27,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface import implementer
 
 from pptwisted import TLV, ProxyHeader, get_proxy_header
-from pptwisted._relay import Options, RelayFactory, TLVRules, parse_tlv_type
+from pptwisted.tools.relay import Options, RelayFactory, TLVRules, parse_tlv_type
 
 from .compat import twist_command, twist_env
 from .helpers import inet4, seal_crc32c, tlv, v2

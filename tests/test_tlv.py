@@ -13,24 +13,10 @@ import sys
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.trial.unittest import SynchronousTestCase
 
-from pptwisted import (
-    TLV,
-    Command,
-    Family,
-    HeaderParser,
-    InvalidHeader,
-    ProxyHeader,
-    Rule,
-    SSLInfo,
-    TLVType,
-    Transport,
-    aws_vpce_tlv,
-    azure_link_id_tlv,
-    gcp_psc_tlv,
-    parse_header,
-    ssl_tlv,
-)
+from pptwisted import TLV, HeaderParser, InvalidHeader, ProxyHeader, TLVType, parse_header
 from pptwisted._tlv import DEFAULT_MAX_TLVS, TLVs
+from pptwisted.codec import Command, Family, Rule, Transport
+from pptwisted.tlv import SSLInfo, aws_vpce_tlv, azure_link_id_tlv, gcp_psc_tlv, ssl_tlv
 
 from .helpers import (
     V2_SIG,

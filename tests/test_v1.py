@@ -8,18 +8,8 @@ from __future__ import annotations
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.trial.unittest import SynchronousTestCase
 
-from pptwisted import (
-    Command,
-    Family,
-    HeaderParser,
-    IncompleteHeader,
-    InvalidHeader,
-    NotProxyHeader,
-    ProxyHeader,
-    Rule,
-    Transport,
-    parse_header,
-)
+from pptwisted import HeaderParser, IncompleteHeader, InvalidHeader, ProxyHeader, parse_header
+from pptwisted.codec import Command, Family, NotProxyHeader, Rule, Transport
 
 from .helpers import assert_accepts, assert_rejects, assert_rejects_at_last_byte, feed_bytewise
 

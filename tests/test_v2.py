@@ -10,21 +10,9 @@ from crc32c import crc32c
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.trial.unittest import SynchronousTestCase
 
-from pptwisted import (
-    DEFAULT_MAX_V2_LENGTH,
-    TLV,
-    Command,
-    Family,
-    HeaderParser,
-    IncompleteHeader,
-    InvalidHeader,
-    NotProxyHeader,
-    ProxyHeader,
-    Rule,
-    Transport,
-    parse_header,
-)
+from pptwisted import TLV, HeaderParser, IncompleteHeader, InvalidHeader, ProxyHeader, parse_header
 from pptwisted._parser import ParserState
+from pptwisted.codec import DEFAULT_MAX_V2_LENGTH, Command, Family, NotProxyHeader, Rule, Transport
 
 from .helpers import (
     V2_SIG,

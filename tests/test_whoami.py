@@ -12,17 +12,9 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from pptwisted import (
-    TLV,
-    ProxyHeader,
-    ProxyProtocolPolicy,
-    ProxyProtocolWrapper,
-    aws_vpce_tlv,
-    azure_link_id_tlv,
-    gcp_psc_tlv,
-    ssl_tlv,
-)
-from pptwisted._whoami import Options, WhoamiFactory
+from pptwisted import TLV, ProxyHeader, ProxyProtocolPolicy, ProxyProtocolWrapper
+from pptwisted.tlv import aws_vpce_tlv, azure_link_id_tlv, gcp_psc_tlv, ssl_tlv
+from pptwisted.tools.whoami import Options, WhoamiFactory
 
 LB = IPv4Address("TCP", "10.0.0.9", 40000)
 SELF = IPv4Address("TCP", "10.0.0.1", 8080)

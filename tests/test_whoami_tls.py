@@ -17,7 +17,7 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.python.filepath import FilePath
 from twisted.trial.unittest import TestCase
 
-from pptwisted._whoami import WhoamiFactory
+from pptwisted.tools.whoami import WhoamiFactory
 
 from .certs import write_self_signed
 from .compat import NEEDS_TLS_ENDPOINT

@@ -23,7 +23,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
 from pptwisted import ProxyHeader, get_proxy_header
-from pptwisted._report import describe_address, describe_connection
+from pptwisted.tools._report import describe_address, describe_connection
 
 
 class ReportProtocol(Protocol):

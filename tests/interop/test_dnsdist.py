@@ -23,15 +23,14 @@ from twisted.internet.threads import deferToThread
 from twisted.names import dns
 
 from pptwisted import (
-    Command,
     ProxyHeader,
     ProxyProtocolDatagramWrapper,
     ProxyProtocolPolicy,
     ProxyProtocolServerEndpoint,
-    Transport,
     get_proxy_header,
 )
 from pptwisted._datagram import datagram_header
+from pptwisted.codec import Command, Transport
 
 from .harness import (
     EXAMPLES,

@@ -19,15 +19,8 @@ from twisted.internet.threads import deferToThread
 from twisted.logger import LogEvent, globalLogPublisher
 from twisted.web.server import Site
 
-from pptwisted import (
-    TLV,
-    V2_SIGNATURE,
-    Command,
-    InvalidHeader,
-    ProxyHeader,
-    Rule,
-    parse_header,
-)
+from pptwisted import TLV, InvalidHeader, ProxyHeader, parse_header
+from pptwisted.codec import V2_SIGNATURE, Command, Rule
 from pptwisted.http import proxied_treq
 
 from ..certs import make_self_signed

@@ -13,7 +13,8 @@ from twisted.internet import reactor
 from twisted.internet.address import IPv4Address
 from twisted.internet.threads import deferToThread
 
-from pptwisted import TLV, Command, ProxyHeader
+from pptwisted import TLV, ProxyHeader
+from pptwisted.codec import Command
 from pptwisted.http import proxied_treq
 
 from .clients import read_report

@@ -20,7 +20,7 @@ from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
 from pptwisted import TLV, ProxyHeader, ProxyProtocolClientEndpoint
-from pptwisted._relay import RelayFactory
+from pptwisted.tools.relay import RelayFactory
 
 from .harness import REPO, InteropTestCase, Managed, free_port, require_binary, start_haproxy
 

@@ -17,13 +17,13 @@ proxyClientEndpointParser = ProxyClientParser()
 
 proxyWhoami = ServiceMaker(
     "pptwisted proxy-whoami",
-    "pptwisted._whoami",
+    "pptwisted.tools.whoami",
     "Answer every connection with what its PROXY header said",
     "proxy-whoami",
 )
 proxyRelay = ServiceMaker(
     "pptwisted proxy-relay",
-    "pptwisted._relay",
+    "pptwisted.tools.relay",
     "Relay TCP connections, sending a PROXY header that describes the client",
     "proxy-relay",
 )

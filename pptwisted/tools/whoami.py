@@ -22,8 +22,8 @@ from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from twisted.python import usage
 from zope.interface import implementer
 
+from .._datagram import ProxyProtocolDatagramWrapper
 from ._cli import endpoint_or_exit
-from ._datagram import ProxyProtocolDatagramWrapper
 from ._report import describe_address, describe_connection, describe_header, render_text
 
 __all__ = ["Options", "WhoamiDatagram", "WhoamiFactory", "WhoamiProtocol", "makeService"]
@@ -220,7 +220,7 @@ def _metrics_service(endpoint: str) -> IService:
     from twisted.web.resource import Resource
     from twisted.web.server import Site
 
-    from .metrics import metrics_resource
+    from ..metrics import metrics_resource
 
     root = Resource()  # type: ignore[no-untyped-call]
     root.putChild(b"metrics", metrics_resource())

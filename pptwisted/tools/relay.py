@@ -36,11 +36,12 @@ from twisted.python import usage
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from .._client import ProxyProtocolClientEndpoint
+from .._describe import header_for_connection
+from .._header import ProxyHeader
+from .._tlv import TLV, TLVType
+from .._wrapper import get_proxy_header
 from ._cli import endpoint_or_exit, parse_tlv
-from ._client import ProxyProtocolClientEndpoint, header_for_connection
-from ._header import ProxyHeader
-from ._tlv import TLV, TLVType
-from ._wrapper import get_proxy_header
 
 __all__ = ["Options", "RelayFactory", "TLVRules", "makeService", "parse_tlv_type"]
 

@@ -5,15 +5,15 @@ written on a command line.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from typing import TypeVar
 
 from twisted.internet.address import IPv4Address, IPv6Address
 
-from ._tlv import TLV, TLVType
+from .._addresses import literal_address
+from .._tlv import TLV, TLVType
 
-__all__ = ["endpoint_or_exit", "literal_address", "parse_address", "parse_tlv"]
+__all__ = ["endpoint_or_exit", "parse_address", "parse_tlv"]
 
 _T = TypeVar("_T")
 
@@ -44,23 +44,6 @@ def parse_address(text: str) -> IPv4Address | IPv6Address:
         return literal_address(host, port)
     except ValueError as e:
         raise ValueError(f"{text!r}: {e}") from None
-
-
-def literal_address(host: str, port: str) -> IPv4Address | IPv6Address:
-    """A TCP address from a literal IPv4/IPv6 C{host} and a decimal C{port}."""
-    try:
-        number = int(port)
-        if not 0 <= number <= 0xFFFF:
-            raise ValueError
-    except ValueError:
-        raise ValueError(f"port must be 0-65535, not {port!r}") from None
-    for family, cls in ((socket.AF_INET, IPv4Address), (socket.AF_INET6, IPv6Address)):
-        try:
-            socket.inet_pton(family, host)
-        except OSError:
-            continue
-        return cls("TCP", host, number)
-    raise ValueError(f"{host!r} is not a literal IPv4 or IPv6 address")
 
 
 def parse_tlv(text: str) -> TLV:

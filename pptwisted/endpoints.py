@@ -1,0 +1,20 @@
+"""
+The C{proxy:} endpoints: the server and client endpoint classes, the string
+parsers behind the C{proxy:} prefix of C{serverFromString} and
+C{clientFromString} (the plugin dropin instantiates them), and the options
+those strings take.
+"""
+
+from ._client import CLIENT_OPTIONS, ProxyClientParser, ProxyProtocolClientEndpoint
+from ._endpoint import SERVER_OPTIONS, ProxyProtocolServerEndpoint, ProxyServerParser
+from ._policy import DEFAULT_TIMEOUT
+
+__all__ = [
+    "CLIENT_OPTIONS",
+    "DEFAULT_TIMEOUT",
+    "SERVER_OPTIONS",
+    "ProxyClientParser",
+    "ProxyProtocolClientEndpoint",
+    "ProxyProtocolServerEndpoint",
+    "ProxyServerParser",
+]
