@@ -101,7 +101,7 @@ PRIVATE_APIS: tuple[PrivateAPI, ...] = (
     ),
     PrivateAPI(
         "twisted.internet.tcp.Server / unix.Server (.client, .hostname, .logstr, .repstr,"
-        " .sessionno, .connected, .disconnecting, ._addressType)",
+        " .sessionno, .connected, .disconnecting)",
         "pptwisted._handover",
         "transport.logstr",
         "Undocumented attributes of Twisted's connection classes, set at hand-over so that"
