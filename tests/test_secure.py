@@ -255,6 +255,48 @@ class OptionTests(SynchronousTestCase):
         self.assertRaises(ValueError, ProxyProtocolServerEndpoint, ssl_endpoint, policy)
 
 
+class SideEffectTests(SynchronousTestCase):
+    """What Twisted code does differently on a connection that adapts (README)."""
+
+    def test_web_session_secure_cookie(self) -> None:
+        class WithSession(Resource):
+            isLeaf = True
+
+            def render_GET(self, request: Request) -> bytes:
+                request.getSession()
+                return b"ok"
+
+        for header, cookie in (
+            (TLS_HEADER, b"TWISTED_SECURE_SESSION="),
+            (V1_HEADER, b"TWISTED_SESSION="),
+        ):
+            clock = MemoryReactorClock()
+            site = Site(WithSession(), reactor=clock)
+            policy = ProxyProtocolPolicy(trusted=("127.0.0.0/8",), secure_from_header=True)
+            reader = ProxyProtocolWrapper(site, policy, clock=clock).buildProtocol(LB)
+            transport = StringTransport(peerAddress=LB)
+            reader.makeConnection(transport)
+            reader.dataReceived(header + b"GET / HTTP/1.0\r\nHost: app.example\r\n\r\n")
+            response = transport.value()
+            self.assertIn(b"\r\nSet-Cookie: " + cookie, response)
+            self.assertEqual(b"; Secure" in response, cookie.startswith(b"TWISTED_SECURE"))
+            for session in list(site.sessions.values()):
+                session.expire()
+
+    def test_imap4_stops_offering_starttls(self) -> None:
+        from twisted.mail.imap4 import IMAP4Server
+
+        for header, offered in ((TLS_HEADER, False), (V1_HEADER, True)):
+            transport = connect(header)
+            server = IMAP4Server(contextFactory=object())
+            server.makeConnection(transport)
+            server.canStartTLS = True  # as over a transport that could start TLS
+            capabilities = server.capabilities()
+            self.assertEqual(b"STARTTLS" in capabilities, offered)
+            self.assertEqual(b"LOGINDISABLED" in capabilities, offered)
+            server.setTimeout(None)
+
+
 # -- real sockets, both hand-over paths -------------------------------------------
 
 
