@@ -409,7 +409,9 @@ class ProxiedTransport:
         self._clock = clock
         self._held: bytes | None = None
         self._paused = False
-        self._secure = secure_connection(header, reader.factory.secure_from_header)  # type: ignore[attr-defined]
+        self._secure = None
+        if reader.factory.secure_from_header:  # type: ignore[attr-defined]
+            self._secure = secure_connection(header, True)
         self.closing = False
         self.write = transport.write
         self.writeSequence = transport.writeSequence
