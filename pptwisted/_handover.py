@@ -303,7 +303,7 @@ def hand_over(
     transport._pptwisted_reader = reader
     transport.proxy_header = header
     if header is not None:
-        if cast(Any, reader).factory.secure_from_header:
+        if reader.factory.secure_from_header:  # type: ignore[attr-defined]
             transport._pptwisted_secure = secure_connection(header, True)
         source = header.source
         if isinstance(source, (IPv4Address, IPv6Address)):
