@@ -66,6 +66,8 @@ SERVER_OPTIONS: Mapping[str, str] = {
     "proxyMaxV2Length": f"cap on the v2 length field, bytes (default {DEFAULT_MAX_V2_LENGTH})",
     "proxyMaxTLVs": f"cap on the TLV records of a v2 header (default {DEFAULT_MAX_TLVS})",
     "proxyRequireCrc32c": "yes or no (default no): reject v2 headers without a CRC32C TLV",
+    "proxySecure": "yes or no (default no): a header's SSL TLV (PP2_CLIENT_SSL) makes"
+    " request.isSecure() true; needs proxyTrusted, not on ssl:/tls:",
     "proxyName": "the listener's name in metrics (default: the listening address)",
     "proxyMaxPending": "cap on connections waiting for their header, per process"
     " (default: half the file-descriptor soft limit)",
@@ -111,6 +113,10 @@ def policy_from_options(options: Mapping[str, str]) -> ProxyProtocolPolicy:
                 if value not in ("yes", "no"):
                     raise ValueError("must be 'yes' or 'no'")
                 kwargs["require_crc32c"] = value == "yes"
+            elif name == "proxySecure":
+                if value not in ("yes", "no"):
+                    raise ValueError("must be 'yes' or 'no'")
+                kwargs["secure_from_header"] = value == "yes"
             elif name == "proxyName":
                 kwargs["name"] = value
             elif name == "proxyMaxPending":
@@ -231,6 +237,11 @@ class ProxyProtocolServerEndpoint:
     ) -> None:
         self.endpoint = endpoint
         self.policy = policy if policy is not None else ProxyProtocolPolicy()
+        if self.policy.secure_from_header and _split_tls(endpoint)[1] is not None:
+            raise ValueError(
+                "proxySecure=yes is for a proxy that terminates TLS; ssl:/tls: here are"
+                " secure already: drop proxySecure or use tcp:"
+            )
         self.clock = clock
         self.stats = ProxyProtocolStats()
         self.log_burst = log_burst

@@ -44,6 +44,7 @@ from zope.interface.declarations import Provides
 
 from ._header import ProxyHeader
 from ._interfaces import IProxyProtocolTransport
+from ._secure import conform, secure_connection
 
 if TYPE_CHECKING:  # pragma: no cover
     from twisted.internet.interfaces import IListeningPort
@@ -196,6 +197,10 @@ def _constructed_class(base: Any) -> Any:
             self._pptwisted_reader = None
             reader.factory.protocols.pop(reader, None)
 
+    def __conform__(self: Any, interface: Any) -> Any:
+        # ISSLTransport when the proxy terminated TLS (pptwisted._secure).
+        return conform(self, self._pptwisted_secure, interface)
+
     namespace = {
         "__module__": __name__,
         "__doc__": f"A {base.__name__} created by a proxy: port: it carries the PROXY header.",
@@ -204,6 +209,8 @@ def _constructed_class(base: Any) -> Any:
         "_pptwisted_client": None,
         "_pptwisted_paused": False,
         "_pptwisted_held": None,
+        "_pptwisted_secure": None,
+        "__conform__": __conform__,
         "getPeer": getPeer,
         "getHost": getHost,
         "getRealPeer": getRealPeer,
@@ -308,6 +315,8 @@ def hand_over(
     transport._pptwisted_reader = reader
     transport.proxy_header = header
     if header is not None:
+        if reader.factory.secure_from_header:  # type: ignore[attr-defined]
+            transport._pptwisted_secure = secure_connection(header, True)
         source = header.source
         if isinstance(source, (IPv4Address, IPv6Address)):
             transport._pptwisted_client = transport.client
@@ -423,6 +432,7 @@ class ProxiedTransport:
         "_held",
         "_paused",
         "_reader",
+        "_secure",
         "closing",
         "proxy_header",
         "transport",
@@ -439,6 +449,9 @@ class ProxiedTransport:
         self._clock = clock
         self._held: bytes | None = None
         self._paused = False
+        self._secure = None
+        if reader.factory.secure_from_header:  # type: ignore[attr-defined]
+            self._secure = secure_connection(header, True)
         self.closing = False
         self.write = transport.write
         self.writeSequence = transport.writeSequence
@@ -525,6 +538,10 @@ class ProxiedTransport:
         app = getattr(self._reader, "wrappedProtocol", None)
         if app is not None:
             self.deliver(app, held)
+
+    def __conform__(self, interface: Any) -> Any:
+        # ISSLTransport when the proxy terminated TLS (pptwisted._secure).
+        return conform(self, self._secure, interface)
 
     def __getattr__(self, name: str) -> Any:
         # Everything else the real transport offers (getPeerCertificate,

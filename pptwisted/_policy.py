@@ -91,6 +91,11 @@ class ProxyProtocolPolicy:
         C{True}, serves the connection; C{False}, an exception or a failure
         closes it under the rule C{policy}. The header timeout also covers a
         Deferred that never fires.
+    @ivar secure_from_header: when a header carries an SSL TLV with the
+        C{PP2_CLIENT_SSL} flag (the proxy terminated TLS), the application's
+        transport adapts to C{ISSLTransport} (twisted.web's C{isSecure()},
+        https URLs; L{pptwisted._secure}). Needs L{trusted}: a peer that can
+        send a header could otherwise claim TLS and a client certificate.
     @ivar name: the listener's name in metrics (L{pptwisted.metrics}); by
         default a C{proxy:} endpoint's listening address.
     """
@@ -106,6 +111,7 @@ class ProxyProtocolPolicy:
     name: str | None = None
     max_pending: int | None = None
     check: HeaderCheck | None = None
+    secure_from_header: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trusted", _networks(self.trusted))
@@ -124,6 +130,11 @@ class ProxyProtocolPolicy:
             raise ValueError(f"max_pending must be at least 1, not {self.max_pending!r}")
         if self.check is not None and not callable(self.check):
             raise ValueError(f"check must be callable, not {self.check!r}")
+        if self.secure_from_header and not self.trusted:
+            raise ValueError(
+                "proxySecure=yes (secure_from_header) needs proxyTrusted (trusted"
+                " sources): any peer could otherwise claim TLS and a client certificate"
+            )
         if self.name is not None and not (0 < len(self.name) <= 128 and self.name.isprintable()):
             raise ValueError(f"name must be 1-128 printable characters, not {self.name!r}")
 

@@ -107,6 +107,7 @@ class ProxyProtocolWrapper(WrappingFactory):
         self.max_v2_length = policy.max_v2_length
         self.max_tlvs = policy.max_tlvs
         self.require_crc32c = policy.require_crc32c
+        self.secure_from_header = policy.secure_from_header
         self.check = policy.check
         self.max_pending = (
             policy.max_pending if policy.max_pending is not None else default_max_pending()

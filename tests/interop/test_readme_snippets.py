@@ -38,6 +38,14 @@ SAMPLES: dict[str, dict[str, str]] = {
         "backend": "10.0.0.11:8080",
     },
     "haproxy-tls-passthrough.cfg": {"frontend": "*:443", "backend": "10.0.0.11:8443"},
+    "haproxy-tls-secure.cfg": {
+        "tls_frontend": "*:443",
+        "plain_frontend": "*:80",
+        "other_frontend": "*:8443",
+        "certificate": "/etc/haproxy/site.pem",
+        "secure_backend": "10.0.0.11:8080",
+        "other_backend": "10.0.0.12:8080",
+    },
     "haproxy-health-checks.cfg": {
         "frontend": "*:80",
         "backend1": "10.0.0.11:8080",
