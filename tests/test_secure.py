@@ -33,8 +33,8 @@ from pptwisted import (
     ProxyProtocolPolicy,
     ProxyProtocolServerEndpoint,
     ProxyProtocolWrapper,
-    ssl_tlv,
 )
+from pptwisted.tlv import ssl_tlv
 
 from .certs import make_self_signed
 
