@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import selectors
-import shutil
 import socket
 import subprocess
 import sys
@@ -38,14 +37,16 @@ SUMMARY_LINE = re.compile(r"Suppressed \d+ similar event")
 
 
 def twist() -> list[str]:
-    """C{twist} for this Python (the script beside it, or on the PATH)."""
+    """
+    C{twist} for this Python: the script beside it, else its entry point run
+    by this Python (a venv over system packages, e.g. Debian's Twisted, has
+    no script of its own, and the one on the PATH runs another Python).
+    """
     beside = Path(sys.executable).parent / "twist"
     if beside.exists():
         return [str(beside)]
-    found = shutil.which("twist")
-    if found is None:  # pragma: no cover
-        raise RuntimeError("twist not found beside this Python nor on the PATH")
-    return [found]
+    main = "import sys; from twisted.application.twist._twist import Twist; Twist.main(sys.argv)"
+    return [sys.executable, "-c", main]
 
 
 def free_port() -> int:
