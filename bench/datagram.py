@@ -66,8 +66,9 @@ __all__ = ["CPU_TARGET_US", "EVICT_TARGET_US", "LARGEST_TABLE", "QPS_TARGET", "r
 #: Most µs the wrapper may add per datagram (the typical case, and first mode).
 CPU_TARGET_US = 1.0
 #: Most µs it may add in the worst case, a new client evicting the oldest
-#: flow of a full table: the typical work, one OrderedDict pop and a counter.
-EVICT_TARGET_US = 1.25
+#: flow of a full table: the typical work, plus an OrderedDict pop, a new
+#: entry and a counter (measured at 0.2 to 0.3 µs).
+EVICT_TARGET_US = 1.5
 #: Least ratio of queries/s through the wrapper to queries/s bare.
 QPS_TARGET = 0.9
 #: The largest flow table measured (flows).
@@ -547,7 +548,8 @@ def rows(figures: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "pptwisted": f["added_us"],
                 "peers": f"bare call {f['bare_us']:.2f} µs; floor adds {f['floor_added_us']:.2f}"
                 f" µs, pptwisted {f['over_floor_us']:.2f} µs over the floor{extra}",
-                "ratio": f["ratio"],
+                # The time per datagram as a multiple of the floor's.
+                "ratio": f["wrapped_us"] / f["floor_us"],
                 "target": f"<= {target:g} µs added"
                 + (" (below the floor here)" if f["floor_added_us"] > target else ""),
                 "met": f["added_us"] <= target,

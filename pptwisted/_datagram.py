@@ -160,8 +160,10 @@ class ProxyDatagramTransport:
         no such flow.
         """
         wrapper = self._wrapper
-        if wrapper._every_mode and type(addr) is tuple and len(addr) == 2:
+        if wrapper._every_mode:
             # The common case, inlined: a reply to the address delivered.
+            # Any other address (a list, a 4-tuple, an unknown client) misses
+            # and goes through route().
             try:
                 flow = wrapper._flows.get(addr)
             except TypeError:  # an unhashable address
