@@ -165,7 +165,7 @@ class ProxyDatagramTransport:
             # Any other address (a list, a 4-tuple, an unknown client) misses
             # and goes through route().
             try:
-                flow = wrapper._flows.get(addr)
+                flow = wrapper._flows.get(addr)  # type: ignore[arg-type]
             except TypeError:  # an unhashable address
                 flow = None
             if flow is not None and wrapper._seconds() - flow[1] <= wrapper.flow_timeout:
