@@ -370,13 +370,22 @@ def _load(port: int, datagrams: list[bytes], seconds: float, window: int = 16) -
 
 def socket_qps(quick: bool) -> dict[str, float]:
     """
-    Twisted Names over real UDP on loopback, each server in its own process:
+    Twisted Names over real UDP on loopback, each server in its own process
+    (both pinned to one CPU, the load generator to another):
     queries/s bare and behind the wrapper, in paired rounds (shuffled order);
     the ratio is the median of the per-round ratios.
     """
     processes = {}
     ports = {}
+    # Both servers on one CPU, the load generator (this process) on another,
+    # as bench/connections.py does: otherwise where the scheduler happens to
+    # put them (sharing a CPU or not) weighs more than the wrapper.
+    affinity = hasattr(os, "sched_getaffinity")
+    mine = os.sched_getaffinity(0) if affinity else set()
+    cpus = sorted(mine)
     try:
+        if len(cpus) > 1:
+            os.sched_setaffinity(0, {cpus[1]})
         for kind in ("plain", "proxy"):
             process = subprocess.Popen(
                 [sys.executable, "-m", "bench.datagram", "--serve", kind],
@@ -384,6 +393,8 @@ def socket_qps(quick: bool) -> dict[str, float]:
                 cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
             )
             processes[kind] = process
+            if len(cpus) > 1:
+                os.sched_setaffinity(process.pid, {cpus[0]})
             assert process.stdout is not None
             ports[kind] = int(process.stdout.readline())
         datagrams = {"plain": _query_datagrams(False), "proxy": _query_datagrams(True)}
@@ -401,6 +412,8 @@ def socket_qps(quick: bool) -> dict[str, float]:
         for process in processes.values():
             process.terminate()
             process.wait(5)
+        if len(cpus) > 1:
+            os.sched_setaffinity(0, mine)
     ratios = [p / b for p, b in zip(results["proxy"], results["plain"], strict=True)]
     return {
         "bare": statistics.median(results["plain"]),
