@@ -23,6 +23,7 @@ datagrams written to any UDP transport (a relay, a client, a test).
 from __future__ import annotations
 
 import collections
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -45,6 +46,7 @@ from ._parser import parse_header
 from ._policy import ProxyProtocolPolicy
 from ._ratelimit import DEFAULT_BURST, DEFAULT_INTERVAL, RateLimitedLog
 from ._tlv import TLV
+from ._v2 import decode_v2
 
 __all__ = [
     "DEFAULT_FLOW_TIMEOUT",
@@ -73,6 +75,11 @@ _UNIX = Family.UNIX
 
 HeaderOn = Literal["every", "first"]
 HostPort = tuple[str, int]
+#: A flow table entry: [peer, last seen, header] (a list: updated in place).
+_Flow = list[Any]
+_unpack_head = struct.Struct("!BBH").unpack_from
+#: The v2 family byte of UDP over IPv4 and IPv6 -> the address block's size.
+_dgram_size = {0x12: 12, 0x22: 36}.get
 
 
 @dataclass
@@ -153,10 +160,12 @@ class ProxyDatagramTransport:
         no such flow.
         """
         wrapper = self._wrapper
-        if wrapper._every_mode and type(addr) is tuple and len(addr) == 2:
+        if wrapper._every_mode:
             # The common case, inlined: a reply to the address delivered.
+            # Any other address (a list, a 4-tuple, an unknown client) misses
+            # and goes through route().
             try:
-                flow = wrapper._flows.get(addr)
+                flow = wrapper._flows.get(addr)  # type: ignore[arg-type]
             except TypeError:  # an unhashable address
                 flow = None
             if flow is not None and wrapper._seconds() - flow[1] <= wrapper.flow_timeout:
@@ -321,8 +330,10 @@ class ProxyProtocolDatagramWrapper(DatagramProtocol):
         self._trust_cache: dict[str, bool] | None = {} if policy.trusted else None
         # every: client -> (proxy socket, last seen, None).
         # first: proxy socket -> (client, last seen, header), and client -> proxy socket.
-        self._flows: collections.OrderedDict[HostPort, tuple[HostPort, float, ProxyHeader | None]]
-        self._flows = collections.OrderedDict()
+        # A flow is a list, [peer, last seen, header]: the hot path updates
+        # it in place.
+        self._flows: collections.OrderedDict[HostPort, _Flow] = collections.OrderedDict()
+        self._move_to_end = self._flows.move_to_end
         self._clients: dict[HostPort, HostPort] = {}
         self._sweep_call: IDelayedCall | None = None
         self._seconds = clock.seconds
@@ -355,36 +366,45 @@ class ProxyProtocolDatagramWrapper(DatagramProtocol):
             if not self._every_mode:
                 self._first(datagram, addr)
                 return
-            # header_on="every", inlined: this is the hot path.
-            try:
-                header, payload = parse_header(
-                    datagram, versions=_V2_ONLY, max_v2_length=self._max_v2_length
-                )
-            except ProxyProtocolError as e:
-                self._bad_header(e, datagram, addr)
-                return
-            source = header.source
-            if source is None:
-                self._deliver_real(payload, addr, header)
-                return
-            if header.transport != _DGRAM or header.family == _UNIX:
-                self._wrong_transport(header, datagram, addr)
-                return
-            client = (source.host, source.port)  # type: ignore[union-attr]
-            flows = self._flows
-            if client in flows:
-                flows.move_to_end(client)
-            elif len(flows) >= self.max_flows:
-                flows.popitem(last=False)
-                self.stats.flows_evicted += 1
-            flows[client] = (addr, self._seconds(), None)
-            self.stats.delivered += 1
-            inner = self._inner
-            inner.proxy_header = header
-            inner._real_peer = addr
-            self.protocol.datagramReceived(payload, client)
-            inner.proxy_header = None
-            inner._real_peer = None
+            # The hot path: header_on="every" and a whole v2 PROXY header for
+            # UDP over IPv4 or IPv6. The checks parse_header's fast path
+            # makes, then its decoder (decode_v2): no call to parse_header, no
+            # transport check. Anything else goes the general way (_every).
+            if len(datagram) >= 28 and datagram[:12] == V2_SIGNATURE:
+                ver_cmd, fam, length = _unpack_head(datagram, 12)
+                total = 16 + length
+                if (
+                    ver_cmd == 0x21
+                    and _dgram_size(fam, 0x10000) <= length <= self._max_v2_length
+                    and total <= len(datagram)
+                ):
+                    try:
+                        header = decode_v2(datagram, total, 0x21, fam)
+                    except ProxyProtocolError as e:
+                        self._bad_header(e, datagram, addr)
+                        return
+                    source = header.source
+                    client = (source.host, source.port)  # type: ignore[union-attr]
+                    flows = self._flows
+                    flow = flows.get(client)
+                    if flow is not None:
+                        self._move_to_end(client)
+                        flow[0] = addr
+                        flow[1] = self._seconds()
+                    else:
+                        if len(flows) >= self.max_flows:
+                            flows.popitem(last=False)
+                            self.stats.flows_evicted += 1
+                        flows[client] = [addr, self._seconds(), None]
+                    self.stats.delivered += 1
+                    inner = self._inner
+                    inner.proxy_header = header
+                    inner._real_peer = addr
+                    self.protocol.datagramReceived(datagram[total:], client)
+                    inner.proxy_header = None
+                    inner._real_peer = None
+                    return
+            self._every(datagram, addr)
         except Exception:
             self._inner.proxy_header = None
             self._inner._real_peer = None
@@ -394,6 +414,33 @@ class ProxyProtocolDatagramWrapper(DatagramProtocol):
                 protocol=self.protocol,
                 peer=_describe(addr),
             )
+
+    def _every(self, datagram: bytes, addr: HostPort) -> None:
+        """C{header_on="every"}, the general way: any header, any error."""
+        try:
+            header, payload = parse_header(
+                datagram, versions=_V2_ONLY, max_v2_length=self._max_v2_length
+            )
+        except ProxyProtocolError as e:
+            self._bad_header(e, datagram, addr)
+            return
+        source = header.source
+        if source is None:
+            self._deliver_real(payload, addr, header)
+            return
+        if header.transport != _DGRAM or header.family == _UNIX:
+            self._wrong_transport(header, datagram, addr)
+            return
+        client = (source.host, source.port)  # type: ignore[union-attr]
+        flows = self._flows
+        if client in flows:
+            flows.move_to_end(client)
+        elif len(flows) >= self.max_flows:
+            flows.popitem(last=False)
+            self.stats.flows_evicted += 1
+        flows[client] = [addr, self._seconds(), None]
+        self.stats.delivered += 1
+        self._deliver(payload, client, addr, header)
 
     # -- the two framings -------------------------------------------------------
 
@@ -411,9 +458,9 @@ class ProxyProtocolDatagramWrapper(DatagramProtocol):
                         "headerless", "no flow from this address and no header", datagram, addr
                     )
                 return
-            flows.move_to_end(addr)
+            self._move_to_end(addr)
+            flow[1] = self._seconds()
             client, _, header = flow
-            flows[addr] = (client, self._seconds(), header)
             if client == addr:
                 self.stats.local += 1
             else:
@@ -441,7 +488,7 @@ class ProxyProtocolDatagramWrapper(DatagramProtocol):
             old_proxy, (old_client, _, _) = flows.popitem(last=False)
             self._forget(old_proxy, old_client)
             self.stats.flows_evicted += 1
-        flows[addr] = (client, self._seconds(), header)
+        flows[addr] = [client, self._seconds(), header]
         self._clients[client] = addr
         if not payload:
             self.stats.header_only += 1
@@ -490,10 +537,10 @@ class ProxyProtocolDatagramWrapper(DatagramProtocol):
                 self._forget(old, other)
             self.stats.flows_evicted += 1
         if self.header_on == "first":
-            flows[addr] = (addr, self._seconds(), header)
+            flows[addr] = [addr, self._seconds(), header]
             self._clients[addr] = addr
         else:
-            flows[addr] = (addr, self._seconds(), None)
+            flows[addr] = [addr, self._seconds(), None]
 
     def _deliver_real(self, payload: bytes, addr: HostPort, header: ProxyHeader) -> None:
         self._remember_self(addr, header)
@@ -565,7 +612,8 @@ class ProxyProtocolDatagramWrapper(DatagramProtocol):
                 flow = self._flows.get(key)
                 if flow is None:
                     return None
-                proxy, seen, _ = flow
+                proxy: HostPort = flow[0]
+                seen: float = flow[1]
             else:
                 proxy_or_none = self._clients.get(key)
                 if proxy_or_none is None:

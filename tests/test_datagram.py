@@ -152,6 +152,27 @@ class EveryModeTests(SynchronousTestCase):
         self.assertEqual(app.received, [(b"a", CLIENT_A), (b"b", CLIENT_B), (b"c", CLIENT_C)])
         self.assertEqual(wrapper.flow_count, 3)
 
+    def test_tlv_and_length_at_the_cap(self) -> None:
+        """A NOOP TLV (04 0001 00) after the addresses, the length at the cap: delivered."""
+        wrapper, app, _port, _ = make(policy=ProxyProtocolPolicy(max_v2_length=16))
+        header = SIG + bytes.fromhex("21 12 0010") + HEADER_A[16:] + bytes.fromhex("04 0001 00")
+        wrapper.datagramReceived(header + QUERY, PROXY_SOCKET)
+        self.assertEqual(app.received, [(QUERY, CLIENT_A)])
+        seen = app.headers[0]
+        assert seen is not None
+        self.assertEqual([(t.type, t.value) for t in seen.tlvs], [(0x04, b"\0")])
+        self.assertEqual(wrapper.stats.delivered, 1)
+
+    def test_client_moves_to_another_proxy_socket(self) -> None:
+        """A known client's entry follows the proxy socket of its latest datagram."""
+        wrapper, app, port, _ = make()
+        wrapper.datagramReceived(HEADER_A + QUERY, PROXY_SOCKET)
+        wrapper.datagramReceived(HEADER_A + QUERY, OTHER_PROXY)
+        assert app.transport is not None
+        app.transport.write(b"r", CLIENT_A)
+        self.assertEqual(port.written, [(b"r", OTHER_PROXY)])
+        self.assertEqual(wrapper.flow_count, 1)
+
     def test_ipv6_client(self) -> None:
         wrapper, app, port, _ = make(reply=b"")
         wrapper.datagramReceived(HEADER_V6 + QUERY, PROXY_SOCKET)
@@ -263,6 +284,26 @@ class DropTests(SynchronousTestCase):
         good = datagram_header(CLIENT_A, ("198.51.100.1", 53), crc32c=True)
         wrapper.datagramReceived(good + QUERY, PROXY_SOCKET)
         self.assertEqual(app.received, [(QUERY, CLIENT_A)])
+
+    def test_length_short_of_the_address_block(self) -> None:
+        """21 12 000b: 11 bytes cannot hold the 12-byte IPv4 address block."""
+        self.assert_dropped(SIG + bytes.fromhex("21 12 000b") + HEADER_A[16:27], "v2-length-short")
+
+    def test_length_past_the_datagram(self) -> None:
+        """21 12 0010: the length promises 16 bytes, the datagram holds 12."""
+        self.assert_dropped(SIG + bytes.fromhex("21 12 0010") + HEADER_A[16:], "truncated")
+
+    def test_length_over_the_cap(self) -> None:
+        """A NOOP TLV makes the length 16, one over the policy's cap."""
+        datagram = SIG + bytes.fromhex("21 12 0010") + HEADER_A[16:] + bytes.fromhex("04 0001 00")
+        self.assert_dropped(
+            datagram + QUERY, "v2-length-cap", policy=ProxyProtocolPolicy(max_v2_length=15)
+        )
+
+    def test_tlv_past_the_header(self) -> None:
+        """A TLV whose length (2) runs past the header's end (1 byte left)."""
+        datagram = SIG + bytes.fromhex("21 12 0010") + HEADER_A[16:] + bytes.fromhex("04 0002 00")
+        self.assert_dropped(datagram + QUERY, "v2-tlv-truncated")
 
     def test_headerless(self) -> None:
         self.assert_dropped(QUERY, "headerless")
