@@ -15,12 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from .strategies import mutated_streams
+from ..strategies import mutated_streams
 
 
 def _load_fuzz_module() -> ModuleType:
     """Import C{fuzz/fuzz_codec.py} from the checkout (it is not installed)."""
-    path = Path(__file__).resolve().parent.parent / "fuzz" / "fuzz_codec.py"
+    path = Path(__file__).resolve().parents[2] / "fuzz" / "fuzz_codec.py"
     name = "pptwisted_fuzz_codec"
     module = sys.modules.get(name)
     if module is None:

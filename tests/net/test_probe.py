@@ -20,14 +20,14 @@ from twisted.web.server import Site
 
 from pptwisted.tools.whoami import WhoamiFactory
 
-from .compat import twist_command, twist_env
+from ..compat import twist_command, twist_env
 
 try:
     from twisted.web.pages import notFound
 except ImportError:  # twisted.web.pages is from Twisted 23.10
     from twisted.web.resource import NoResource as notFound
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run(*argv: str) -> subprocess.CompletedProcess[str]:

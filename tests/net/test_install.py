@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 #: Seconds the whole test may take (creating a venv, building, installing).
 BUDGET = 300.0
 #: What is not copied from the working tree before building.

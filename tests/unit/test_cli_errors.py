@@ -16,7 +16,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pptwisted import _endpoint
 
-from .compat import REPO, twist_command, twist_env
+from ..compat import REPO, twist_command, twist_env
 
 
 def run(argv: list[str]) -> subprocess.CompletedProcess[str]:

@@ -29,8 +29,8 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from pptwisted import ProxyProtocolPolicy, ProxyProtocolServerEndpoint, ProxyProtocolWrapper
 from pptwisted._endpoint import SERVER_OPTIONS
 
-from .certs import write_self_signed
-from .compat import NEEDS_TLS_ENDPOINT, skipIf
+from ..certs import write_self_signed
+from ..compat import NEEDS_TLS_ENDPOINT, skipIf
 
 try:
     from twisted.plugins.twisted_core import tlsServerEndpointParser

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-PACKAGE = Path(__file__).resolve().parent.parent / "pptwisted"
+PACKAGE = Path(__file__).resolve().parents[2] / "pptwisted"
 
 #: The sans-I/O codec: bytes in, a header out, and the reverse.
 CODEC = ("_errors", "_header", "_v1", "_v2", "_tlv", "_parser", "_addresses", "codec", "tlv")

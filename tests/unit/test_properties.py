@@ -35,8 +35,8 @@ from pptwisted import (
 from pptwisted.codec import Command, Rule
 from pptwisted.tlv import SSLInfo, aws_vpce_tlv, azure_link_id_tlv, gcp_psc_tlv
 
-from .helpers import feed_bytewise
-from .strategies import any_input, encoded, payloads, ssl_infos, tlv_lists
+from ..helpers import feed_bytewise
+from ..strategies import any_input, encoded, payloads, ssl_infos, tlv_lists
 
 FAST = settings(max_examples=300, deadline=None)
 

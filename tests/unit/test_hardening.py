@@ -26,7 +26,7 @@ from pptwisted._pending import default_max_pending, pending_connections
 from pptwisted._stats import HEADER_DELAY_BUCKETS
 from pptwisted.tlv import aws_vpce_tlv
 
-from .helpers import inet4, seal_crc32c, tlv, v2
+from ..helpers import inet4, seal_crc32c, tlv, v2
 
 LB = IPv4Address("TCP", "10.0.0.9", 40000)
 OTHER_LB = IPv4Address("TCP", "10.0.0.10", 40001)

@@ -25,7 +25,7 @@ from pptwisted import ProxyHeader, ProxyProtocolPolicy, ProxyProtocolServerEndpo
 from pptwisted.metrics import metrics_resource
 from pptwisted.tlv import aws_vpce_tlv
 
-from .helpers import inet4, seal_crc32c, tlv, v2
+from ..helpers import inet4, seal_crc32c, tlv, v2
 from .test_metrics import _exchange, samples
 
 V1 = b"PROXY TCP4 192.0.2.7 198.51.100.1 4321 443\r\n"

@@ -15,7 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from pptwisted import ProxyProtocolDatagramWrapper
 from pptwisted.tools.whoami import Options, WhoamiDatagram, makeService
 
-from .interop.harness import run_as_deferred
+from ..interop.harness import run_as_deferred
 from .test_datagram import CLIENT_A, HEADER_A, LOCAL, PROXY_SOCKET, FakePort
 
 

@@ -23,11 +23,11 @@ from twisted.internet.address import IPv4Address, IPv6Address
 
 from pptwisted import ProxyHeader
 
-from .compat import twist_command
+from ..compat import twist_command
 
 #: The repository root: put on the child's path so that its twisted/plugins
 #: dropin is found whether pptwisted is installed normally or editable.
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 #: Seconds twist has to start listening.
 START = 20.0
 #: Seconds any other wait may take.

@@ -380,7 +380,7 @@ class ReadmeExampleTests(TestCase):
         import re
         import time
 
-        from .interop.harness import REPO
+        from ..interop.harness import REPO
 
         readme = (REPO / "README.md").read_text()
         blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)

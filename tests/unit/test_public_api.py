@@ -17,7 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase
 import pptwisted
 import pptwisted.tlv
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 SUBMODULES = ("codec", "tlv", "endpoints", "datagram", "http", "testing", "metrics", "compat")
 
 

@@ -18,7 +18,7 @@ from pptwisted._tlv import DEFAULT_MAX_TLVS, TLVs
 from pptwisted.codec import Command, Family, Rule, Transport
 from pptwisted.tlv import SSLInfo, aws_vpce_tlv, azure_link_id_tlv, gcp_psc_tlv, ssl_tlv
 
-from .helpers import (
+from ..helpers import (
     V2_SIG,
     assert_accepts,
     assert_rejects,

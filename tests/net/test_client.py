@@ -57,8 +57,8 @@ from pptwisted import (
 )
 from pptwisted.http import proxied_agent, proxied_treq
 
-from .certs import key_and_certificate, make_self_signed, write_self_signed
-from .compat import NEEDS_TLS_ENDPOINT, skipIf
+from ..certs import key_and_certificate, make_self_signed, write_self_signed
+from ..compat import NEEDS_TLS_ENDPOINT, skipIf
 
 CLIENT = IPv4Address("TCP", "192.0.2.7", 4321)
 DEST = IPv4Address("TCP", "198.51.100.1", 443)

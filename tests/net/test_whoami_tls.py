@@ -19,9 +19,9 @@ from twisted.trial.unittest import TestCase
 
 from pptwisted.tools.whoami import WhoamiFactory
 
-from .certs import write_self_signed
-from .compat import NEEDS_TLS_ENDPOINT
-from .interop.harness import require_binary
+from ..certs import write_self_signed
+from ..compat import NEEDS_TLS_ENDPOINT
+from ..interop.harness import require_binary
 
 HEADER = b"PROXY TCP4 203.0.113.9 192.0.2.1 4321 443\r\n"
 

@@ -14,7 +14,7 @@ from pptwisted import TLV, HeaderParser, IncompleteHeader, InvalidHeader, ProxyH
 from pptwisted._parser import ParserState
 from pptwisted.codec import DEFAULT_MAX_V2_LENGTH, Command, Family, NotProxyHeader, Rule, Transport
 
-from .helpers import (
+from ..helpers import (
     V2_SIG,
     assert_accepts,
     assert_rejects,

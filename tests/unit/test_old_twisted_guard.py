@@ -12,7 +12,7 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted(
     [*(ROOT / "pptwisted").glob("*.py"), ROOT / "twisted/plugins/pptwisted_plugins.py"]
 )

@@ -18,7 +18,7 @@ from pptwisted import TLV, ProxyHeader, _parser, _v1, parse_header
 from pptwisted._parser import HeaderParser, ParserState
 from pptwisted._v1 import MAX_V1_LENGTH, V1Scanner
 
-from . import strategies
+from .. import strategies
 
 # The longest valid line: 107 bytes, CRLF included.
 LONGEST_V1 = b"PROXY UNKNOWN " + b"x" * (MAX_V1_LENGTH - 16) + b"\r\n"

@@ -49,7 +49,7 @@ from pptwisted import (
 )
 from pptwisted._handover import ProxiedTransport
 
-from .certs import write_self_signed
+from ..certs import write_self_signed
 
 HEADER = b"PROXY TCP4 192.0.2.7 198.51.100.1 4321 443\r\n"
 CLIENT = IPv4Address("TCP", "192.0.2.7", 4321)
@@ -693,7 +693,7 @@ class OtherReactorsTests(TestCase):
             text=True,
             timeout=280,
             check=False,
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=Path(__file__).resolve().parents[2],
         )
         tail = (result.stdout + result.stderr)[-3000:]
         self.assertEqual(result.returncode, 0, tail)

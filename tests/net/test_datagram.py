@@ -31,7 +31,7 @@ from pptwisted import (
 from pptwisted._datagram import datagram_header
 from pptwisted.datagram import ProxyDatagramStats
 
-from .interop.harness import run_as_deferred
+from ..interop.harness import run_as_deferred
 
 SIG = bytes.fromhex("0d0a0d0a000d0a515549540a")
 #: What dnsdist sends in front of a query: v2 PROXY, INET DGRAM, 12 bytes of

@@ -11,7 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from pptwisted import HeaderParser, IncompleteHeader, InvalidHeader, ProxyHeader, parse_header
 from pptwisted.codec import Command, Family, NotProxyHeader, Rule, Transport
 
-from .helpers import assert_accepts, assert_rejects, assert_rejects_at_last_byte, feed_bytewise
+from ..helpers import assert_accepts, assert_rejects, assert_rejects_at_last_byte, feed_bytewise
 
 
 def tcp4(src: str, dst: str, sport: int, dport: int) -> ProxyHeader:

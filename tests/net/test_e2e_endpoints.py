@@ -54,8 +54,8 @@ from pptwisted import (
     get_proxy_transport,
 )
 
-from .certs import write_self_signed
-from .compat import NEEDS_TLS_ENDPOINT
+from ..certs import write_self_signed
+from ..compat import NEEDS_TLS_ENDPOINT
 
 if TYPE_CHECKING:
     _Base = TestCase

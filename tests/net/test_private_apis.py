@@ -31,7 +31,7 @@ from pptwisted import ProxyHeader, ProxyProtocolClientEndpoint
 from pptwisted._twisted_private import PRIVATE_APIS, PrivateAPI, split_client_tls
 from pptwisted.http import ProxyEndpointFactory
 
-from .certs import make_self_signed
+from ..certs import make_self_signed
 
 TWISTED = f"Twisted {twisted.__version__}"
 
@@ -62,7 +62,7 @@ def _client_tls_options() -> object:
 def _server_tls_options() -> object:
     from twisted.internet.ssl import CertificateOptions
 
-    from .certs import key_and_certificate
+    from ..certs import key_and_certificate
 
     key, certificate = key_and_certificate(*make_self_signed("example.com"))
     return CertificateOptions(privateKey=key, certificate=certificate)

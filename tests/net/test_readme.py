@@ -23,10 +23,10 @@ from pptwisted import ProxyProtocolServerEndpoint
 from pptwisted._client import CLIENT_OPTIONS
 from pptwisted._endpoint import SERVER_OPTIONS
 
-from .certs import write_self_signed
-from .compat import NEEDS_TLS_ENDPOINT, twist_command, twist_env
+from ..certs import write_self_signed
+from ..compat import NEEDS_TLS_ENDPOINT, twist_command, twist_env
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
 
 

@@ -29,10 +29,10 @@ from zope.interface import implementer
 from pptwisted import TLV, ProxyHeader, get_proxy_header
 from pptwisted.tools.relay import Options, RelayFactory, TLVRules, parse_tlv_type
 
-from .compat import twist_command, twist_env
-from .helpers import inet4, seal_crc32c, tlv, v2
+from ..compat import twist_command, twist_env
+from ..helpers import inet4, seal_crc32c, tlv, v2
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
 
 
