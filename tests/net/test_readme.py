@@ -11,7 +11,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from twisted.internet.endpoints import serverFromString
@@ -24,7 +23,7 @@ from pptwisted._client import CLIENT_OPTIONS
 from pptwisted._endpoint import SERVER_OPTIONS
 
 from ..certs import write_self_signed
-from ..compat import NEEDS_TLS_ENDPOINT, twist_command, twist_env
+from ..compat import NEEDS_TLS_ENDPOINT, Started, twist_command, twist_env
 
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
@@ -96,13 +95,6 @@ def run_python(code: str, timeout: float = 60) -> subprocess.CompletedProcess[st
     )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 class ReadmePythonBlockTests(SynchronousTestCase):
     """Every Python block of the README runs as pasted."""
 
@@ -131,39 +123,24 @@ class ReadmePythonBlockTests(SynchronousTestCase):
         """The server starts, answers a client behind a header, logs, and is stopped."""
         block = block_with(SERVER)
         self.assertIn("TCP4ServerEndpoint(reactor, 8080, ", block)
-        port = free_port()
         code = block.replace(
-            "TCP4ServerEndpoint(reactor, 8080, ", f"TCP4ServerEndpoint(reactor, {port}, "
+            "TCP4ServerEndpoint(reactor, 8080, ", "TCP4ServerEndpoint(reactor, 0, "
         )
-        process = subprocess.Popen(
-            [sys.executable, "-u", "-c", code],
-            cwd=REPO,
-            env=twist_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        server = Started([sys.executable, "-u", "-c", code], cwd=REPO, env=twist_env())
         try:
+            port = server.port()
             reply = b""
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and process.poll() is None:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
-                        client.sendall(b"PROXY TCP4 203.0.113.9 127.0.0.1 4321 8080\r\n")
-                        while chunk := client.recv(1024):
-                            reply += chunk
-                    break
-                except ConnectionRefusedError:
-                    time.sleep(0.05)
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+                client.sendall(b"PROXY TCP4 203.0.113.9 127.0.0.1 4321 8080\r\n")
+                while chunk := client.recv(1024):
+                    reply += chunk
             self.assertEqual(reply, b"hello 203.0.113.9 (None)\n")
             # No header: refused, and the log says so.
             with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
                 client.sendall(b"GET / HTTP/1.0\r\n\r\n")
                 self.assertEqual(client.recv(1024), b"")
         finally:
-            process.terminate()
-            output, _ = process.communicate(timeout=30)
+            output = server.stop()
         self.assertIn(f"(PROXY) starting on {port}", output)
         self.assertIn("Rejected connection from 127.0.0.1:", output)
         self.assertNotIn("Traceback", output)
@@ -177,10 +154,10 @@ class ReadmePythonBlockTests(SynchronousTestCase):
 
         block = block_with(CHECK)
         self.assertIn("TCP4ServerEndpoint(reactor, 8081, ", block)
-        port = free_port()
         code = block.replace(
-            "TCP4ServerEndpoint(reactor, 8081, ", f"TCP4ServerEndpoint(reactor, {port}, "
+            "TCP4ServerEndpoint(reactor, 8081, ", "TCP4ServerEndpoint(reactor, 0, "
         )
+        port = 0
 
         def header(vpce: str) -> bytes:
             return ProxyHeader.proxy(
@@ -197,30 +174,15 @@ class ReadmePythonBlockTests(SynchronousTestCase):
                     reply += chunk
             return reply
 
-        process = subprocess.Popen(
-            [sys.executable, "-u", "-c", code],
-            cwd=REPO,
-            env=twist_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        server = Started([sys.executable, "-u", "-c", code], cwd=REPO, env=twist_env())
         try:
-            reply = None
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and process.poll() is None:
-                try:
-                    reply = exchange(header("vpce-0a1b2c3d4e5f6a7b8"))
-                    break
-                except ConnectionRefusedError:
-                    time.sleep(0.05)
+            port = server.port()
+            reply = exchange(header("vpce-0a1b2c3d4e5f6a7b8"))
             self.assertEqual(reply, b"hello 203.0.113.9 via vpce-0a1b2c3d4e5f6a7b8\n")
             self.assertEqual(exchange(header("vpce-0fffffffffffffff0")), b"")
             self.assertEqual(exchange(b"PROXY TCP4 203.0.113.9 10.0.0.1 1 2\r\n"), b"")
         finally:
-            process.terminate()
-            output, _ = process.communicate(timeout=30)
+            output = server.stop()
         self.assertEqual(output.count(": policy: "), 1, output)
         self.assertIn("version-not-accepted", output)
         self.assertNotIn("Traceback", output)
@@ -229,33 +191,22 @@ class ReadmePythonBlockTests(SynchronousTestCase):
         """Both requests reach a proxy-whoami on the block's port and report the header."""
         block = block_with(TREQ)
         self.assertEqual(block.count("http://127.0.0.1:8080/"), 2)
-        port = free_port()
-        server = subprocess.Popen(
+        server = Started(
             [
                 *twist_command(),
                 "--log-format=text",
                 "proxy-whoami",
                 "--listen",
-                f"proxy:tcp:{port}:interface=127.0.0.1",
+                "proxy:tcp:0:interface=127.0.0.1",
             ],
             cwd=REPO,
-            env=twist_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            env=twist_env({"PYTHONUNBUFFERED": "1"}),
         )
         try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and server.poll() is None:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=5).close()
-                    break
-                except ConnectionRefusedError:
-                    time.sleep(0.05)
+            port = server.port()
             result = run_python(block.replace("127.0.0.1:8080", f"127.0.0.1:{port}"))
         finally:
-            server.terminate()
-            server.wait(30)
+            server.stop()
         self.assertEqual(result.returncode, 0, result.stderr)
         lines = result.stdout.splitlines()
         self.assertTrue(lines[0].startswith("200 "), result.stdout)
