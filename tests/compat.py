@@ -116,10 +116,14 @@ class Started:
             self.lines.put(line)
         self.lines.put(None)
 
-    def port(self, seconds: float = 30) -> int:
-        """The port from the first "starting on PORT" line; fail after C{seconds}."""
+    def ports(self, count: int, seconds: float = 30) -> dict[str, int]:
+        """
+        The ports of the first C{count} "PREFIX starting on PORT" lines, by
+        their log prefix (e.g. the factory's name); fail after C{seconds}.
+        """
+        found: dict[str, int] = {}
         deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
+        while len(found) < count and (left := deadline - time.monotonic()) > 0:
             try:
                 line = self.lines.get(timeout=left)
             except queue.Empty:
@@ -127,9 +131,19 @@ class Started:
             if line is None:
                 break
             self.seen.append(line)
-            if match := re.search(r"starting on (\d+)", line):
-                return int(match.group(1))
-        raise AssertionError(f"no 'starting on PORT' within {seconds}s:\n{''.join(self.seen)}")
+            if match := re.search(r"(\S+(?: \(PROXY\))?) starting on (\d+)", line):
+                found[match.group(1)] = int(match.group(2))
+        if len(found) < count:
+            raise AssertionError(
+                f"{len(found)} of {count} 'starting on PORT' lines within {seconds}s:\n"
+                + "".join(self.seen)
+            )
+        return found
+
+    def port(self, seconds: float = 30) -> int:
+        """The port from the first "starting on PORT" line; fail after C{seconds}."""
+        [port] = self.ports(1, seconds).values()
+        return port
 
     def stop(self) -> str:
         """Terminate the process; everything it wrote."""

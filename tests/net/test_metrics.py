@@ -7,6 +7,7 @@ snapshot and histogram, the collector's exposition, the listener registry
 from __future__ import annotations
 
 import gc
+import re
 import socket
 import subprocess
 import sys
@@ -19,8 +20,9 @@ from twisted.internet import reactor
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.protocol import Factory, Protocol
-from twisted.internet.testing import MemoryReactorClock
+from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock
 from twisted.internet.threads import deferToThread
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.resource import Resource
 from twisted.web.server import Site
@@ -30,6 +32,8 @@ from pptwisted._endpoint import policy_from_options
 from pptwisted._registry import address_name, listeners, track, untrack
 from pptwisted._stats import HEADER_DELAY_BUCKETS
 from pptwisted.metrics import OUTCOMES, ProxyProtocolCollector, metrics_resource, register
+
+from ..compat import Started
 
 V1 = b"PROXY TCP4 192.0.2.7 198.51.100.1 4321 443\r\n"
 
@@ -50,14 +54,6 @@ def samples(text: str, listener: str) -> dict[str, float]:
         key, _, value = line.rpartition(" ")
         found[key] = float(value)
     return found
-
-
-def two_ports() -> tuple[int, int]:
-    """Two distinct TCP ports free on 127.0.0.1 right now (both held while picked)."""
-    with socket.socket() as a, socket.socket() as b:
-        a.bind(("127.0.0.1", 0))
-        b.bind(("127.0.0.1", 0))
-        return a.getsockname()[1], b.getsockname()[1]
 
 
 class StatsTests(SynchronousTestCase):
@@ -339,19 +335,29 @@ class ScrapeTests(TestCase):
         """C{twist proxy-whoami --metrics ENDPOINT} serves /metrics beside whoami."""
         from pptwisted.tools.whoami import Options, makeService
 
-        listen, metrics = two_ports()
+        logs = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
         options = Options()
         options.parseOptions(
             [
                 "--listen",
-                f"proxy:tcp:{listen}:interface=127.0.0.1:proxyName=whoami-test",
+                "proxy:tcp:0:interface=127.0.0.1:proxyName=whoami-test",
                 "--metrics",
-                f"tcp:{metrics}:interface=127.0.0.1",
+                "tcp:0:interface=127.0.0.1",
             ]
         )
         service = makeService(options)
         service.startService()
         self.addCleanup(service.stopService)
+        # Both on port 0: the ports are those Twisted logs ("PREFIX starting on PORT").
+        started = [
+            match.groups()
+            for match in (
+                re.search(r"(\(PROXY\))? starting on (\d+)", formatEvent(e)) for e in logs
+            )
+            if match is not None
+        ]
+        [listen] = [int(port) for proxy, port in started if proxy]
+        [metrics] = [int(port) for proxy, port in started if not proxy]
         # HTTP: a bare line would leave whoami's silence timer armed for
         # 0.5 s after the answer (a whoami quirk reported separately).
         request = V1 + b"GET / HTTP/1.0\r\n\r\n"
@@ -385,21 +391,25 @@ class ReadmeExampleTests(TestCase):
         readme = (REPO / "README.md").read_text()
         blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
         (code,) = [b for b in blocks if "MetricsResource()" in b]
-        app, metrics = two_ports()
-        code = code.replace('"proxy:tcp:8080:', f'"proxy:tcp:{app}:interface=127.0.0.1:')
-        code = code.replace(
-            '"tcp:9100:interface=127.0.0.1"', f'"tcp:{metrics}:interface=127.0.0.1"'
+        self.assertIn('"proxy:tcp:8080:', code)
+        self.assertIn('"tcp:9100:interface=127.0.0.1"', code)
+        code = code.replace('"proxy:tcp:8080:', '"proxy:tcp:0:interface=127.0.0.1:')
+        code = code.replace('"tcp:9100:interface=127.0.0.1"', '"tcp:0:interface=127.0.0.1"')
+        # Both on port 0: log to stdout, where Twisted says which port each got.
+        logging = (
+            "import sys\n"
+            "from twisted.logger import globalLogBeginner, textFileLogObserver\n"
+            "globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)])\n"
         )
-        self.assertIn(str(app), code)
-        self.assertIn(str(metrics), code)
-        process = subprocess.Popen(
-            [sys.executable, "-c", code],
+        server = Started(
+            [sys.executable, "-u", "-c", logging + code],
             cwd=REPO,  # File("."): the repository
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
         )
-        self.addCleanup(process.wait, 10)
-        self.addCleanup(process.kill)
+        self.addCleanup(server.stop)
+        process = server.process
+        ports = await deferToThread(server.ports, 2)
+        [app] = [port for prefix, port in ports.items() if prefix.endswith("(PROXY)")]
+        [metrics] = [port for prefix, port in ports.items() if not prefix.endswith("(PROXY)")]
 
         def request_when_up(port: int, data: bytes) -> bytes:
             deadline = time.monotonic() + 20

@@ -103,10 +103,12 @@ class ProbeTests(TestCase):
 
     @inlineCallbacks
     def test_no_response(self):  # type: ignore[no-untyped-def]
+        # Bound, never listening, held to the end: connections are refused
+        # and no other process can take the port meanwhile.
         probe = socket.socket()
+        self.addCleanup(probe.close)
         probe.bind(("127.0.0.1", 0))
         dead = probe.getsockname()[1]
-        probe.close()
         result = yield threads.deferToThread(
             run, "-m", "pptwisted.probe", f"http://127.0.0.1:{dead}/", "--timeout", "5"
         )

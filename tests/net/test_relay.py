@@ -142,10 +142,12 @@ class RelayTests(TestCase):
     @inlineCallbacks
     def test_target_down(self):  # type: ignore[no-untyped-def]
         """A target that refuses connections: the client is closed, not left hanging."""
+        # Bound, never listening, held to the end: connections are refused
+        # and no other process can take the port meanwhile.
         probe = socket.socket()
+        self.addCleanup(probe.close)
         probe.bind(("127.0.0.1", 0))
         dead = probe.getsockname()[1]
-        probe.close()
         relay = RelayFactory(TCP4ClientEndpoint(reactor, "127.0.0.1", dead))
         relay_port = yield serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(relay)
         self.addCleanup(relay_port.stopListening)
