@@ -39,14 +39,21 @@ SUMMARY_LINE = re.compile(r"Suppressed \d+ similar event")
 
 
 def twist() -> list[str]:
-    """C{twist} for this Python (the script beside it, or on the PATH)."""
+    """
+    C{twist} for this Python: the script beside it, or on the PATH, else its
+    entry point run by this Python (Debian names the script C{twist3}).
+    """
     beside = Path(sys.executable).parent / "twist"
     if beside.exists():
         return [str(beside)]
     found = shutil.which("twist")
-    if found is None:  # pragma: no cover
-        raise RuntimeError("twist not found beside this Python nor on the PATH")
-    return [found]
+    if found is not None:
+        return [found]
+    return [
+        sys.executable,
+        "-c",
+        "import sys; from twisted.application.twist._twist import Twist; Twist.main(sys.argv)",
+    ]
 
 
 @dataclass
