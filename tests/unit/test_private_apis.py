@@ -2,7 +2,8 @@
 Guards for the private Twisted APIs pptwisted still uses, one test per entry
 of L{pptwisted._twisted_private.PRIVATE_APIS}: when Twisted changes one, the
 failure names it, the module that uses it and why. Also the public APIs that
-replaced two private ones.
+replaced two private ones. (The guard that needs a real connection:
+tests/net/test_private_apis_socket.py.)
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ import importlib
 import inspect
 import re
 
-from twisted.internet import endpoints, reactor
-from twisted.internet.defer import Deferred
+from twisted.internet import endpoints
 from twisted.internet.endpoints import (
     HostnameEndpoint,
     SSL4ClientEndpoint,
@@ -22,7 +22,7 @@ from twisted.internet.endpoints import (
 )
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import MemoryReactorClock
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.client import URI
 from twisted.web.error import SchemeNotSupported
 
@@ -180,7 +180,7 @@ class CompatGuards(SynchronousTestCase):
         )
 
 
-class TransportGuards(TestCase):
+class TransportGuards(SynchronousTestCase):
     def test_port_transport_hook(self) -> None:
         """Ports name their connection class in C{transport}."""
         from twisted.internet import tcp, unix
@@ -188,27 +188,6 @@ class TransportGuards(TestCase):
         entry = _entry("twisted.internet.tcp.Port.transport")
         self.assertIs(getattr(tcp.Port, "transport", None), tcp.Server, _changed(entry, "tcp"))
         self.assertIs(getattr(unix.Port, "transport", None), unix.Server, _changed(entry, "unix"))
-
-    async def test_server_attributes(self) -> None:
-        """A real tcp.Server has the attributes the hand-over sets and reads."""
-        entry = _entry("twisted.internet.tcp.Server")
-        names = _attributes(entry)
-        self.assertIn("logstr", names)
-        seen: Deferred[dict[str, bool]] = Deferred()
-
-        class Look(Protocol):
-            def connectionMade(self) -> None:
-                seen.callback({name: hasattr(self.transport, name) for name in names})
-                self.transport.loseConnection()  # type: ignore[union-attr]
-
-        port = reactor.listenTCP(0, Factory.forProtocol(Look), interface="127.0.0.1")  # type: ignore[attr-defined]
-        self.addCleanup(port.stopListening)
-        client = await TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port).connect(
-            Factory.forProtocol(Protocol)
-        )
-        self.addCleanup(client.transport.loseConnection)
-        found = await seen
-        self.assertEqual([n for n, ok in found.items() if not ok], [], _changed(entry, "missing"))
 
 
 class PublicReplacementTests(SynchronousTestCase):
