@@ -2,12 +2,12 @@
 Tests for L{pptwisted.compat}: code written against Twisted's
 C{twisted.protocols.haproxy} gets the same C{IProxyInfo} from
 L{proxy_info} as Twisted's own wrapper kept, for the same header bytes.
+(Over a real socket: tests/net/test_compat_socket.py.)
 """
 
 from __future__ import annotations
 
 import ipaddress
-import socket
 from typing import Any
 
 from twisted.internet import reactor
@@ -15,9 +15,8 @@ from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import StringTransport
-from twisted.internet.threads import deferToThread
 from twisted.protocols.haproxy._wrapper import HAProxyWrappingFactory
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.trial.unittest import SynchronousTestCase
 
 from pptwisted import TLV, ProxyHeader, ProxyProtocolServerEndpoint
 from pptwisted.compat import IProxyInfo, ProxyInfo, proxy_info, proxyEndpoint
@@ -124,36 +123,3 @@ class ProxyInfoTests(SynchronousTestCase):
         endpoint = proxyEndpoint(inner)
         self.assertIsInstance(endpoint, ProxyProtocolServerEndpoint)
         self.assertIs(endpoint.endpoint, inner)
-
-
-class _Record(Protocol):
-    """Answers with what proxy_info says, in connectionMade."""
-
-    def connectionMade(self) -> None:
-        assert self.transport is not None
-        info = proxy_info(self.transport)
-        assert info is not None
-        self.transport.write(repr((info.source, info.destination)).encode())
-        self.transport.loseConnection()
-
-
-def _exchange(port: int, data: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(data)
-        chunks = []
-        while chunk := s.recv(4096):
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
-class DropInTests(TestCase):
-    """Real sockets: compat's proxyEndpoint, and proxy_info on the stepped-aside transport."""
-
-    timeout = 30
-
-    async def test_real_connection(self) -> None:
-        endpoint = proxyEndpoint(TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1"))
-        port = await endpoint.listen(Factory.forProtocol(_Record))
-        self.addCleanup(port.stopListening)
-        answer = await deferToThread(_exchange, port.getHost().port, HEADERS["v2 TCP4 with TLVs"])
-        self.assertEqual(answer.decode(), repr(V4))
