@@ -15,8 +15,9 @@ from typing import Any
 import treq
 from twisted.internet import reactor
 from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.testing import EventLoggingObserver
 from twisted.internet.threads import deferToThread
-from twisted.logger import LogEvent, globalLogPublisher
+from twisted.logger import globalLogPublisher
 from twisted.web.server import Site
 
 from pptwisted import TLV, InvalidHeader, ProxyHeader, parse_header
@@ -370,9 +371,7 @@ class HealthCheckTests(InteropTestCase):
         is HAProxy's socket) or v1, HTTP checks are answered by twisted.web
         (HAProxy sees L7OK), and nothing is counted or logged as a rejection.
         """
-        events: list[LogEvent] = []
-        globalLogPublisher.addObserver(events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
         v2, v1 = ReportFactory(), ReportFactory()
         port_v2, endpoint_v2 = await self.listen("proxy:tcp:0:interface=127.0.0.1", v2)
         port_v1, endpoint_v1 = await self.listen("proxy:tcp:0:interface=127.0.0.1", v1)
