@@ -532,6 +532,21 @@ class TimeoutTests(SynchronousTestCase):
         event = [e for e in logs if e.get("log_namespace") == "pptwisted"][-1]
         self.assertEqual(event["count"], 20)
 
+    def test_dribbled_bytes_do_not_push_back_the_deadline(self) -> None:
+        """
+        A valid prefix dribbled a byte a second is closed at the timeout
+        counted from the accept, not from the last byte (the slowloris case
+        that tests/net/test_abuse.py runs over sockets, here on a Clock).
+        """
+        h = Harness(ProxyProtocolPolicy(timeout=3))
+        for byte in V1_TCP4[:3]:  # at 0, 1 and 2 s
+            self.assertFalse(h.closed)
+            h.feed(bytes([byte]))
+            h.clock.advance(1)
+        # 3 s after the accept, 1 s after the last byte.
+        self.assertTrue(h.closed)
+        self.assertEqual(h.wrapper.stats.timed_out, 1)
+
     def test_silent_connection(self) -> None:
         h = Harness(ProxyProtocolPolicy(timeout=3))
         h.clock.advance(3)
