@@ -16,6 +16,7 @@ import selectors
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -47,13 +48,6 @@ def twist() -> list[str]:
         return [str(beside)]
     main = "import sys; from twisted.application.twist._twist import Twist; Twist.main(sys.argv)"
     return [sys.executable, "-c", main]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -115,16 +109,22 @@ def server(
     runs bench/_server.py's application instead (no logging): C{idle}
     connections stay open, C{line} answers one line.
     """
-    port = free_port()
-    inner = f"tcp:{port}:interface={HOST}:backlog={backlog}"
+    # Port 0: the server logs the port it got (whoami: Twisted's "starting
+    # on PORT"; bench/_server.py: the bare number), read back below.
+    inner = f"tcp:0:interface={HOST}:backlog={backlog}"
     listen = inner if plain else f"proxy:{inner}{options}"
-    log = log_dir / f"server-{port}.log"
+    handle, name = tempfile.mkstemp(prefix="server-", suffix=".log", dir=log_dir)
+    os.close(handle)
+    log = Path(name)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
+    env["PYTHONUNBUFFERED"] = "1"
     if app == "whoami":
         command = [*twist(), "--log-format=text", "proxy-whoami", "--listen", listen]
+        logged = re.compile(r"starting on (\d+)")
     else:
         command = [sys.executable, "-m", "bench._server", listen, app]
+        logged = re.compile(r"^(\d+)$", re.MULTILINE)
     with log.open("wb") as out:
         process = subprocess.Popen(
             command,
@@ -135,21 +135,16 @@ def server(
             stderr=subprocess.STDOUT,
             preexec_fn=(lambda: _limit_fds(nofile)) if nofile is not None else None,
         )
-    running = Server(process, port, log)
+    running = Server(process, 0, log)
     try:
         deadline = time.monotonic() + 30
-        while True:
+        while (match := logged.search(running.log_text())) is None:
             if process.poll() is not None:
                 raise RuntimeError(f"the server exited: {running.log_text()}")
-            try:
-                socket.create_connection((HOST, port), timeout=5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the server did not listen within 30 s") from None
-                time.sleep(0.05)
-        # That probe was a connection without a header: let it be judged.
-        time.sleep(0.2)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server logged no port within 30 s: {running.log_text()}")
+            time.sleep(0.05)
+        running.port = int(match.group(1))
         yield running
     finally:
         process.terminate()

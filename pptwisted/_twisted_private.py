@@ -2,7 +2,7 @@
 Every private API of Twisted and of its TLS stack that pptwisted still
 uses, in one place, with the reason and why no public one serves
 (DESIGN.md: "where a private one is unavoidable, list it in one place and
-guard it"). C{tests/test_private_apis.py} checks each entry against the
+guard it"). C{tests/unit/test_private_apis.py} checks each entry against the
 installed Twisted, failing with the entry's name and use when one changes,
 and checks that each entry is still used where it says.
 

@@ -9,7 +9,7 @@ C{IProxyInfo} results its wrapper kept in C{transport._proxyInfo}.
 
 Twisted's C{ProxyInfo} and C{IProxyInfo} live in private modules of
 C{twisted.protocols.haproxy}; they are imported here only (and checked by
-C{tests/test_compat.py}), so that such code gets the very class it knew.
+C{tests/unit/test_compat.py}), so that such code gets the very class it knew.
 """
 
 from __future__ import annotations

@@ -9,8 +9,13 @@ needs, so the matrix in C{.ci/twisted-matrix} reports it instead of failing.
 from __future__ import annotations
 
 import os
+import queue
+import re
 import shutil
+import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -82,3 +87,75 @@ def twist_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
     env.update(extra or {})
     return env
+
+
+class Started:
+    """
+    A process of ours that listens on port 0 and logs the port it got
+    (Twisted's "starting on PORT"): read its output as it comes, so the test
+    connects to the port the process holds instead of one it guessed free.
+    """
+
+    def __init__(self, argv: list[str], **kwargs: object) -> None:
+        self.process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            **kwargs,  # type: ignore[call-overload]
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def ports(self, count: int, seconds: float = 30) -> dict[str, int]:
+        """
+        The ports of the first C{count} "PREFIX starting on PORT" lines, by
+        their log prefix (e.g. the factory's name); fail after C{seconds}.
+        """
+        found: dict[str, int] = {}
+        deadline = time.monotonic() + seconds
+        while len(found) < count and (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.seen.append(line)
+            if match := re.search(r"(\S+(?: \(PROXY\))?) starting on (\d+)", line):
+                found[match.group(1)] = int(match.group(2))
+        if len(found) < count:
+            raise AssertionError(
+                f"{len(found)} of {count} 'starting on PORT' lines within {seconds}s:\n"
+                + "".join(self.seen)
+            )
+        return found
+
+    def port(self, seconds: float = 30) -> int:
+        """The port from the first "starting on PORT" line; fail after C{seconds}."""
+        [port] = self.ports(1, seconds).values()
+        return port
+
+    def stop(self) -> str:
+        """Terminate the process; everything it wrote."""
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(30)
+        self.reader.join(30)
+        while not self.lines.empty():
+            line = self.lines.get_nowait()
+            if line is not None:
+                self.seen.append(line)
+        return "".join(self.seen)

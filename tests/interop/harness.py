@@ -1,7 +1,12 @@
 """
 Running real proxies (HAProxy, nginx) and clients (curl) in tests: configs
 written to a temporary directory, loopback addresses only (127.0.0.0/8 and
-::1), free ports, bounded waits, and every process stopped at cleanup.
+::1), bounded waits, and every process stopped at cleanup.
+
+Ports: our own Twisted servers listen on port 0 and report the port they
+got. A program that must be told its port in its config (HAProxy, nginx,
+dnsdist) is started by L{on_free_port}: a candidate port, and another one if
+the program fails because something took that port meanwhile.
 
 What a test needs and cannot find (a binary, nginx's stream module, a
 loopback address) skips it with a clear reason, except when
@@ -24,10 +29,10 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
 from string import Template
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, ensureDeferred
@@ -50,6 +55,11 @@ CLIENT_HOST = "127.0.0.2"
 #: Seconds to wait for a process to listen, and for it to stop.
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
+#: How many candidate ports L{on_free_port} tries.
+PORT_TRIES = 5
+#: What HAProxy, nginx and dnsdist log when their port is taken.
+_IN_USE = re.compile(r"address already in use|EADDRINUSE", re.IGNORECASE)
+_T = TypeVar("_T")
 #: Debian installs daemons in /usr/sbin, which a non-root PATH may lack.
 _SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 #: Which Debian package provides each binary the tests run.
@@ -112,13 +122,53 @@ def require_address(host: str) -> None:
         skip_or_fail(f"interop test needs the loopback address {host}, which is unusable: {e}")
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free on C{host} (a loopback address) right now."""
+class AddressInUse(RuntimeError):
+    """A program could not listen: another process holds its port."""
+
+
+def _candidate_port(host: str) -> int:
+    """
+    A TCP port that was free on C{host} a moment ago: only a candidate, as
+    another process may take it before our program binds it (see
+    L{on_free_port}, the one user).
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family) as s:
         s.bind((host, 0))
         port: int = s.getsockname()[1]
         return port
+
+
+async def on_free_port(
+    start: Callable[[int], Awaitable[_T]], host: str = "127.0.0.1", tries: int = PORT_TRIES
+) -> tuple[_T, int]:
+    """
+    Start a program that must be told its port (in its config): C{start(port)}
+    with a candidate port; if it fails with L{AddressInUse} (another process
+    took the port between the pick and the bind), again with another port, at
+    most C{tries} times. The started program and its port.
+    """
+    started, (port,) = await on_free_ports(lambda ports: start(ports[0]), 1, host, tries)
+    return started, port
+
+
+async def on_free_ports(
+    start: Callable[[list[int]], Awaitable[_T]],
+    count: int,
+    host: str = "127.0.0.1",
+    tries: int = PORT_TRIES,
+) -> tuple[_T, list[int]]:
+    """L{on_free_port} for a program that listens on C{count} ports."""
+    for attempt in range(1, tries + 1):
+        ports = [_candidate_port(host) for _ in range(count)]
+        if len(set(ports)) < count:
+            continue
+        try:
+            return await start(ports), ports
+        except AddressInUse:
+            if attempt == tries:
+                raise
+    raise AddressInUse(f"no {count} distinct free ports on {host} in {tries} tries")
 
 
 def join_host_port(host: str, port: int) -> str:
@@ -135,11 +185,31 @@ def _proc_net_address(host: str, port: int) -> str:
     return f"{socket.inet_aton(host)[::-1].hex().upper()}:{port:04X}"
 
 
-def is_listening(host: str, port: int) -> bool:
+def _socket_inodes(pid: int) -> set[str]:
+    """The inodes of the sockets process C{pid} holds, from /proc/PID/fd."""
+    inodes = set()
+    fds = Path(f"/proc/{pid}/fd")
+    try:
+        names = os.listdir(fds)
+    except OSError:
+        return inodes
+    for name in names:
+        try:
+            target = os.readlink(fds / name)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    return inodes
+
+
+def is_listening(host: str, port: int, pid: int | None = None) -> bool:
     """
-    Does a socket listen on C{host:port}? Read from /proc/net (Linux) where
-    possible, so that no probe connection reaches the proxy (it would pass
-    it on to the server under test); else try to connect.
+    Does a socket listen on C{host:port} (one of process C{pid}'s, if given)?
+    Read from /proc/net (Linux) where possible, so that no probe connection
+    reaches the proxy (it would pass it on to the server under test), and so
+    that another process listening on the port does not count; else (no
+    /proc) try to connect.
     """
     table = Path("/proc/net/tcp6" if ":" in host else "/proc/net/tcp")
     try:
@@ -150,10 +220,14 @@ def is_listening(host: str, port: int) -> bool:
             s.settimeout(0.5)
             return s.connect_ex((host, port)) == 0
     wanted = _proc_net_address(host, port)
-    return any(
-        fields[1] == wanted and fields[3] == "0A"  # TCP_LISTEN
+    inodes = {
+        fields[9]
         for fields in (line.split() for line in lines)
-    )
+        if fields[1] == wanted and fields[3] == "0A"  # TCP_LISTEN
+    }
+    if pid is None or not inodes:
+        return bool(inodes)
+    return not inodes.isdisjoint(_socket_inodes(pid))
 
 
 def wait_for_port(
@@ -164,7 +238,7 @@ def wait_for_port(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"process exited with {process.returncode} before listening")
-        if is_listening(host, port):
+        if is_listening(host, port, process.pid):
             return
         time.sleep(0.02)
     raise RuntimeError(f"nothing listens on {join_host_port(host, port)} after {seconds}s")
@@ -213,7 +287,22 @@ class Managed:
                 wait_for_port(host, port, self.process, seconds)
         except Exception as e:
             self.stop()
-            raise RuntimeError(f"{self.argv[0]} did not start: {e}\n{self.output()}") from None
+            output = self.output()
+            error = AddressInUse if _IN_USE.search(output) else RuntimeError
+            raise error(f"{self.argv[0]} did not start: {e}\n{output}") from None
+
+    def logged_port(self, seconds: float = START_TIMEOUT) -> int:
+        """
+        The port a Twisted process of ours got on port 0, from the "starting
+        on PORT" line it logs; stop the process and raise if none comes.
+        """
+        deadline = time.monotonic() + seconds
+        while (match := re.search(r"starting on (\d+)", self.output())) is None:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{self.argv[0]} logged no port:\n{self.output()}")
+            time.sleep(0.02)
+        return int(match.group(1))
 
     def stop(self, kill: bool = False) -> None:
         """Terminate (or kill) the process and reap it; idempotent."""
@@ -265,7 +354,11 @@ class HAProxy(Managed):
 
 def haproxy_global(directory: Path) -> str:
     """The global section the tests put before an example config."""
-    return f"global\n    stats socket {directory}/admin.sock mode 600 level admin\n\n"
+    # noreuseport: with SO_REUSEPORT a HAProxy would share a port another
+    # process holds instead of failing (see on_free_port).
+    return (
+        f"global\n    stats socket {directory}/admin.sock mode 600 level admin\n    noreuseport\n\n"
+    )
 
 
 def start_haproxy(config: str, listening: list[tuple[str, int]], directory: Path) -> HAProxy:
@@ -419,6 +512,25 @@ class InteropTestCase(TestCase):
         managed: Managed = await deferToThread(start_dnsdist, config, listening, directory)
         self.addCleanup(deferToThread, managed.stop)
         return managed
+
+    async def on_free_frontend(
+        self,
+        run: Callable[..., Awaitable[_T]],
+        template: str,
+        host: str = "127.0.0.1",
+        **values: object,
+    ) -> tuple[_T, int]:
+        """
+        Run C{run} (L{haproxy}, L{nginx} or L{dnsdist}) with the example
+        C{template}, its C{frontend} on a free port of C{host} (retried by
+        L{on_free_port} if taken): the program and the frontend port.
+        """
+
+        def start(port: int) -> Awaitable[_T]:
+            frontend = join_host_port(host, port)
+            return run(template, [(host, port)], frontend=frontend, **values)
+
+        return await on_free_port(start, host)
 
     async def run_client(
         self, argv: list[str], timeout: float = 30

@@ -35,7 +35,6 @@ from pptwisted.codec import Command, Transport
 from .harness import (
     EXAMPLES,
     InteropTestCase,
-    free_port,
     require_address,
     require_binary,
     run_as_deferred,
@@ -196,11 +195,10 @@ class DnsdistTests(InteropTestCase):
             self.addCleanup(udp.stopListening)
             break
         assert isinstance(endpoint, ProxyProtocolServerEndpoint)
-        frontend = free_port(FRONTEND_HOST)
-        self.process = await self.dnsdist(
+        self.process, frontend = await self.on_free_frontend(
+            self.dnsdist,
             "dnsdist.conf",
-            [(FRONTEND_HOST, frontend)],
-            frontend=f"{FRONTEND_HOST}:{frontend}",
+            host=FRONTEND_HOST,
             acl="127.0.0.0/8",
             backend=f"127.0.0.1:{backend}",
         )

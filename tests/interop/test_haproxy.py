@@ -15,8 +15,9 @@ from typing import Any
 import treq
 from twisted.internet import reactor
 from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.testing import EventLoggingObserver
 from twisted.internet.threads import deferToThread
-from twisted.logger import LogEvent, globalLogPublisher
+from twisted.logger import globalLogPublisher
 from twisted.web.server import Site
 
 from pptwisted import TLV, InvalidHeader, ProxyHeader, parse_header
@@ -28,8 +29,6 @@ from .clients import http_get, read_report, tls_read
 from .harness import (
     CLIENT_HOST,
     InteropTestCase,
-    free_port,
-    join_host_port,
     require_address,
     require_binary,
 )
@@ -72,12 +71,10 @@ class HAProxyTests(InteropTestCase):
     async def check_tcp_mode(self, send_proxy: str, version: int) -> None:
         factory = ReportFactory()
         port, endpoint = await self.listen("proxy:tcp:0:interface=127.0.0.1", factory)
-        frontend = free_port()
-        await self.haproxy(
+        _, frontend = await self.on_free_frontend(
+            self.haproxy,
             "haproxy-send-proxy.cfg",
-            [("127.0.0.1", frontend)],
             mode="tcp",
-            frontend=f"127.0.0.1:{frontend}",
             backend=f"127.0.0.1:{port}",
             send_proxy=send_proxy,
         )
@@ -105,12 +102,10 @@ class HAProxyTests(InteropTestCase):
 
     async def check_http_mode(self, send_proxy: str, version: int) -> None:
         port, endpoint = await self.listen("proxy:tcp:0:interface=127.0.0.1", web_site())
-        frontend = free_port()
-        await self.haproxy(
+        _, frontend = await self.on_free_frontend(
+            self.haproxy,
             "haproxy-send-proxy.cfg",
-            [("127.0.0.1", frontend)],
             mode="http",
-            frontend=f"127.0.0.1:{frontend}",
             backend=f"127.0.0.1:{port}",
             send_proxy=send_proxy,
         )
@@ -135,12 +130,11 @@ class HAProxyTests(InteropTestCase):
         require_address("::1")
         factory = ReportFactory()
         port, _ = await self.listen("proxy:tcp:0:interface=127.0.0.1", factory)
-        frontend = free_port("::1")
-        await self.haproxy(
+        _, frontend = await self.on_free_frontend(
+            self.haproxy,
             "haproxy-send-proxy.cfg",
-            [("::1", frontend)],
+            host="::1",
             mode="tcp",
-            frontend=join_host_port("::1", frontend),
             backend=f"127.0.0.1:{port}",
             send_proxy=send_proxy,
         )
@@ -172,11 +166,9 @@ class HAProxyTests(InteropTestCase):
         files["server_cert"].write_bytes(server_cert)
         files["client_ca"].write_bytes(client_cert)
         files["client"].write_bytes(client_cert + client_key)
-        frontend = free_port()
-        await self.haproxy(
+        _, frontend = await self.on_free_frontend(
+            self.haproxy,
             "haproxy-tls-tlvs.cfg",
-            [("127.0.0.1", frontend)],
-            frontend=f"127.0.0.1:{frontend}",
             certificate=files["server"],
             client_ca=files["client_ca"],
             backend=f"127.0.0.1:{backend_port}",
@@ -286,11 +278,9 @@ class HAProxyTests(InteropTestCase):
             f":certKey={directory / 'cert.pem'}",
             web_site(),
         )
-        frontend = free_port()
-        await self.haproxy(
+        _, frontend = await self.on_free_frontend(
+            self.haproxy,
             "haproxy-tls-passthrough.cfg",
-            [("127.0.0.1", frontend)],
-            frontend=f"127.0.0.1:{frontend}",
             backend=f"127.0.0.1:{port}",
         )
         result = await self.run_client(
@@ -349,11 +339,9 @@ class HealthCheckTests(InteropTestCase):
             listening = reactor.listenTCP(0, factory, interface="127.0.0.1")
             self.addCleanup(listening.stopListening)
             ports.append(listening.getHost().port)
-        frontend = free_port()
-        haproxy = await self.haproxy(
+        haproxy, _ = await self.on_free_frontend(
+            self.haproxy,
             "haproxy-health-checks.cfg",
-            [("127.0.0.1", frontend)],
-            frontend=f"127.0.0.1:{frontend}",
             backend1=f"127.0.0.1:{ports[0]}",
             backend2=f"127.0.0.1:{ports[1]}",
             web1=f"127.0.0.1:{ports[2]}",
@@ -383,20 +371,16 @@ class HealthCheckTests(InteropTestCase):
         is HAProxy's socket) or v1, HTTP checks are answered by twisted.web
         (HAProxy sees L7OK), and nothing is counted or logged as a rejection.
         """
-        events: list[LogEvent] = []
-        globalLogPublisher.addObserver(events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
         v2, v1 = ReportFactory(), ReportFactory()
         port_v2, endpoint_v2 = await self.listen("proxy:tcp:0:interface=127.0.0.1", v2)
         port_v1, endpoint_v1 = await self.listen("proxy:tcp:0:interface=127.0.0.1", v1)
         sites = [Site(ReportResource()), Site(ReportResource())]
         web_v2, endpoint_web_v2 = await self.listen("proxy:tcp:0:interface=127.0.0.1", sites[0])
         web_v1, endpoint_web_v1 = await self.listen("proxy:tcp:0:interface=127.0.0.1", sites[1])
-        frontend = free_port()
-        haproxy = await self.haproxy(
+        haproxy, _ = await self.on_free_frontend(
+            self.haproxy,
             "haproxy-health-checks.cfg",
-            [("127.0.0.1", frontend)],
-            frontend=f"127.0.0.1:{frontend}",
             backend1=f"127.0.0.1:{port_v2}",
             backend2=f"127.0.0.1:{port_v1}",
             web1=f"127.0.0.1:{web_v2}",
@@ -435,9 +419,9 @@ class AcceptProxyTests(InteropTestCase):
 
     async def test_haproxy_accept_proxy(self) -> None:
         require_binary("haproxy")
-        frontend = free_port()
-        await self.haproxy(
-            "haproxy-accept-proxy.cfg", [("127.0.0.1", frontend)], frontend=f"127.0.0.1:{frontend}"
+        _, frontend = await self.on_free_frontend(
+            self.haproxy,
+            "haproxy-accept-proxy.cfg",
         )
         for version in (1, 2):
             header = ProxyHeader.proxy(

@@ -18,9 +18,15 @@ from twisted.internet.threads import deferToThread
 from twisted.web.server import Site
 
 from ..certs import make_self_signed
-from ..test_secure import Report
+from ..net.test_secure import Report
 from .clients import TIMEOUT
-from .harness import CLIENT_HOST, InteropTestCase, free_port, require_address, require_binary
+from .harness import (
+    CLIENT_HOST,
+    InteropTestCase,
+    on_free_ports,
+    require_address,
+    require_binary,
+)
 
 
 def get(port: int, path: str, cafile: str | None) -> tuple[int, dict[str, str], bytes]:
@@ -62,17 +68,21 @@ class HAProxySecureTests(InteropTestCase):
         (directory / "server.pem").write_bytes(cert + key)
         cafile = str(directory / "server-cert.pem")
         (directory / "server-cert.pem").write_bytes(cert)
-        tls_frontend, plain_frontend, other_frontend = free_port(), free_port(), free_port()
-        await self.haproxy(
-            "haproxy-tls-secure.cfg",
-            [("127.0.0.1", p) for p in (tls_frontend, plain_frontend, other_frontend)],
-            tls_frontend=f"127.0.0.1:{tls_frontend}",
-            plain_frontend=f"127.0.0.1:{plain_frontend}",
-            other_frontend=f"127.0.0.1:{other_frontend}",
-            certificate=directory / "server.pem",
-            secure_backend=f"127.0.0.1:{secure_port}",
-            other_backend=f"127.0.0.1:{other_port}",
-        )
+
+        def start(ports: list[int]) -> Any:
+            tls_frontend, plain_frontend, other_frontend = ports
+            return self.haproxy(
+                "haproxy-tls-secure.cfg",
+                [("127.0.0.1", p) for p in ports],
+                tls_frontend=f"127.0.0.1:{tls_frontend}",
+                plain_frontend=f"127.0.0.1:{plain_frontend}",
+                other_frontend=f"127.0.0.1:{other_frontend}",
+                certificate=directory / "server.pem",
+                secure_backend=f"127.0.0.1:{secure_port}",
+                other_backend=f"127.0.0.1:{other_port}",
+            )
+
+        _, (tls_frontend, plain_frontend, other_frontend) = await on_free_ports(start, 3)
 
         async def report(port: int, tls: bool) -> Any:
             status, _, data = await deferToThread(get, port, "/", cafile if tls else None)

@@ -18,7 +18,7 @@ from pptwisted.codec import Command
 from pptwisted.http import proxied_treq
 
 from .clients import read_report
-from .harness import CLIENT_HOST, InteropTestCase, free_port, require_address, require_nginx_stream
+from .harness import CLIENT_HOST, InteropTestCase, require_address, require_nginx_stream
 from .servers import ReportFactory
 
 
@@ -31,11 +31,9 @@ class NginxStreamTests(InteropTestCase):
         """nginx stream, proxy_protocol on: getPeer() is the client, getHost() nginx's listener."""
         factory = ReportFactory()
         port, endpoint = await self.listen("proxy:tcp:0:interface=127.0.0.1", factory)
-        frontend = free_port()
-        await self.nginx(
+        _, frontend = await self.on_free_frontend(
+            self.nginx,
             "nginx-stream.conf",
-            [("127.0.0.1", frontend)],
-            frontend=f"127.0.0.1:{frontend}",
             backend=f"127.0.0.1:{port}",
         )
         report, (_, client_port) = await deferToThread(read_report, frontend)
@@ -56,9 +54,9 @@ class NginxReceiverTests(InteropTestCase):
 
     async def test_nginx_accepts_pptwisted_headers(self) -> None:
         require_nginx_stream()
-        frontend = free_port()
-        await self.nginx(
-            "nginx-accept-proxy.conf", [("127.0.0.1", frontend)], frontend=f"127.0.0.1:{frontend}"
+        _, frontend = await self.on_free_frontend(
+            self.nginx,
+            "nginx-accept-proxy.conf",
         )
         for version in (1, 2):
             header = ProxyHeader.proxy(

@@ -22,7 +22,15 @@ from twisted.python.failure import Failure
 from pptwisted import TLV, ProxyHeader, ProxyProtocolClientEndpoint
 from pptwisted.tools.relay import RelayFactory
 
-from .harness import REPO, InteropTestCase, Managed, free_port, require_binary, start_haproxy
+from .harness import (
+    REPO,
+    HAProxy,
+    InteropTestCase,
+    Managed,
+    on_free_port,
+    require_binary,
+    start_haproxy,
+)
 
 HAPROXY_CONFIG = """\
 defaults
@@ -63,12 +71,16 @@ class _Request(Protocol):
 class RelayChainTests(InteropTestCase):
     async def start_haproxy(self) -> int:
         require_binary("haproxy")
-        port = free_port()
-        directory = self.make_directory()
-        managed = await deferToThread(
-            start_haproxy, HAPROXY_CONFIG.format(port=port), [("127.0.0.1", port)], directory
-        )
-        self.addCleanup(deferToThread, managed.stop)
+
+        async def start(port: int) -> HAProxy:
+            directory = self.make_directory()
+            managed: HAProxy = await deferToThread(
+                start_haproxy, HAPROXY_CONFIG.format(port=port), [("127.0.0.1", port)], directory
+            )
+            self.addCleanup(deferToThread, managed.stop)
+            return managed
+
+        _, port = await on_free_port(start)
         return port
 
     async def ask(self, relay_port: int) -> str:
@@ -96,18 +108,19 @@ class RelayChainTests(InteropTestCase):
     async def test_twist_proxy_relay_rules(self) -> None:
         """C{twist proxy-relay --drop-tlv unique_id --set-tlv authority=...} as a process."""
         haproxy = await self.start_haproxy()
-        relay_port = free_port()
         argv = [
             sys.executable,
             "-m",
             "twisted",
             "proxy-relay",
-            *("--listen", f"proxy:tcp:{relay_port}:interface=127.0.0.1"),
+            *("--listen", "proxy:tcp:0:interface=127.0.0.1"),
             *("--connect", f"tcp:host=127.0.0.1:port={haproxy}"),
             *("--drop-tlv", "unique_id", "--set-tlv", "authority=relay.example"),
         ]
-        relay = Managed(argv, self.make_directory(), "relay", cwd=REPO)
+        relay = Managed(
+            argv, self.make_directory(), "relay", cwd=REPO, env={"PYTHONUNBUFFERED": "1"}
+        )
         self.addCleanup(deferToThread, relay.stop)
-        await deferToThread(relay.wait_for, [("127.0.0.1", relay_port)])
+        relay_port = await deferToThread(relay.logged_port)
         body = await self.ask(relay_port)
         self.assertEqual(body, "192.0.2.7:4321 authority=relay.example unique_id=")

@@ -33,7 +33,6 @@ from .harness import (
     HAProxy,
     InteropTestCase,
     Managed,
-    free_port,
     require_address,
     require_binary,
     sleep,
@@ -128,11 +127,9 @@ class ScaleOutTests(InteropTestCase):
             self.addCleanup(deferToThread, app.stop)
             apps.append(app)
             ports.append(port)
-        frontend = free_port()
-        haproxy = await self.haproxy(
+        haproxy, frontend = await self.on_free_frontend(
+            self.haproxy,
             "haproxy-scale-out.cfg",
-            [("127.0.0.1", frontend)],
-            frontend=f"127.0.0.1:{frontend}",
             backend1=f"127.0.0.1:{ports[0]}",
             backend2=f"127.0.0.1:{ports[1]}",
         )

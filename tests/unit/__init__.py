@@ -1,0 +1,1 @@
+"""Tests that open no socket: the codec, the wrapper on fakes, policy, public API, layers."""
