@@ -94,6 +94,7 @@ class ProxyProtocolStats:
 
     def observe_header_delay(self, seconds: float) -> None:
         """Count one header that arrived C{seconds} after its connection was accepted."""
+        # (ProxyProtocolConnection._serve does the same inline.)
         self.header_delay_counts[bisect_left(HEADER_DELAY_BUCKETS, seconds)] += 1
         self.header_delay_sum += seconds
 
