@@ -450,15 +450,7 @@ class ProxyProtocolConnection:
             held = parser.held if parser is not None else self._head
             self._accept(None, held)
             return
-        self.state = ConnectionState.TIMED_OUT
-        received = parser.buffered if parser is not None else len(self._head)
-        self._parser = None
-        self._head = b""
-        self._stop_waiting()
-        check = self._check
-        if check is not None:
-            self._check = None
-            check.cancel()
+        received = self._give_up(ConnectionState.TIMED_OUT)
         factory.stats.timed_out += 1
         peer = self.transport.getPeer()
         factory.rejection_log.emit(
@@ -472,14 +464,13 @@ class ProxyProtocolConnection:
         )
         self.transport.loseConnection()
 
-    def evict(self) -> None:
+    def _give_up(self, state: ConnectionState) -> int:
         """
-        Close: too many connections wait for their header in this process,
-        and this one has waited longest (called by L{pptwisted._pending}).
+        End the header phase in C{state} (the header will not come): forget
+        what was read, leave the deadlines and the pending record, cancel a
+        running check. How many bytes had arrived.
         """
-        if self.state is not _READING and self.state is not _CHECKING:
-            return
-        self.state = ConnectionState.EVICTED
+        self.state = state
         parser = self._parser
         received = parser.buffered if parser is not None else len(self._head)
         self._parser = None
@@ -489,6 +480,16 @@ class ProxyProtocolConnection:
         if check is not None:
             self._check = None
             check.cancel()
+        return received
+
+    def evict(self) -> None:
+        """
+        Close: too many connections wait for their header in this process,
+        and this one has waited longest (called by L{pptwisted._pending}).
+        """
+        if self.state is not _READING and self.state is not _CHECKING:
+            return
+        received = self._give_up(ConnectionState.EVICTED)
         factory = self.factory
         factory.stats.evicted += 1
         peer = self.transport.getPeer()
