@@ -296,11 +296,13 @@ def main(
     run: Callable[[bool], list[Result]],
     distributions: Iterable[str],
     method: Callable[[bool], str] | None = None,
+    table: Callable[[list[Result]], str] = format_table,
+    verdict: Callable[[list[Result]], str] = target_line,
 ) -> int:
     """
     The command line shared by the benchmarks: print the environment, run,
-    print the table (or JSON with C{--json}) and the target line. The exit
-    status is 0 unless C{--check} is given and a row misses its target.
+    print the C{table} (or JSON with C{--json}) and the C{verdict} line. The
+    exit status is 0 unless C{--check} is given and a row misses its target.
     """
     parser = argparse.ArgumentParser(description=description.strip().splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a ~3 s smoke run (rougher numbers)")
@@ -324,7 +326,7 @@ def main(
         )
         print()
     else:
-        print(format_table(results))
+        print(table(results))
         print()
-        print(target_line(results))
+        print(verdict(results))
     return 1 if args.check and not met else 0

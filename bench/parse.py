@@ -471,42 +471,31 @@ def format_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import json
+def _method(quick: bool) -> str:
+    settings = timing.QUICK if quick else timing.FULL
+    return (
+        "Method: CPU time (thread_time) of contenders interleaved in shuffled rounds"
+        f" for ~{settings.budget_s:g} s;"
+        f" each figure is the median over rounds of the best of {settings.repeats}"
+        f" batches of ~{settings.batch_s * 1000:g} ms."
+    )
 
-    parser = argparse.ArgumentParser(description=(__doc__ or "").strip().splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a ~3 s smoke run (rougher numbers)")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
-    args = parser.parse_args(argv)
-    env = timing.environment(DISTRIBUTIONS)
-    settings = timing.QUICK if args.quick else timing.FULL
-    if not args.json:
-        print(timing.format_environment(env))
-        print(
-            "Method: CPU time (thread_time) of contenders interleaved in shuffled rounds"
-            f" for ~{settings.budget_s:g} s;"
-            f" each figure is the median over rounds of the best of {settings.repeats}"
-            f" batches of ~{settings.batch_s * 1000:g} ms.\n",
-            flush=True,
-        )
-    results = run(args.quick)
-    met = all(r["met"] for r in results)
-    if args.json:
-        json.dump(
-            {"environment": env, "quick": args.quick, "results": results, "target_met": met},
-            sys.stdout,
-            indent=2,
-            ensure_ascii=False,
-        )
-        print()
-    else:
-        print(format_table(results))
-        print()
-        missed = [r["row"] for r in results if not r["met"]]
-        print("Targets: MET on every row" if met else f"Targets MISSED on: {', '.join(missed)}")
-    return 1 if args.check and not met else 0
+
+def _verdict(results: list[dict[str, Any]]) -> str:
+    missed = [r["row"] for r in results if not r["met"]]
+    return f"Targets MISSED on: {', '.join(missed)}" if missed else "Targets: MET on every row"
+
+
+def main(argv: list[str] | None = None) -> int:
+    return timing.main(
+        argv,
+        description=__doc__ or "",
+        run=run,
+        distributions=DISTRIBUTIONS,
+        method=_method,
+        table=format_table,
+        verdict=_verdict,
+    )
 
 
 if __name__ == "__main__":
