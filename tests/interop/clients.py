@@ -3,7 +3,8 @@ Blocking clients for the interop tests, run in a thread (C{deferToThread})
 so that the reactor keeps serving: each binds its socket to a chosen
 loopback address (the client's, distinct from the proxy's) and reports the
 local address it got, so that a test can compare it exactly with what the
-application saw.
+application saw. L{answers_to_our_headers} is the Twisted client (treq
+through pptwisted's client endpoint) that checks a PROXY receiver.
 """
 
 from __future__ import annotations
@@ -84,3 +85,29 @@ def tls_read(
             version = tls.version()
     assert cipher is not None and version is not None
     return data, local, cipher[0], version
+
+
+async def answers_to_our_headers(case: Any, frontend: int) -> None:
+    """
+    Send a v1, then a v2 header (with an AUTHORITY TLV) through pptwisted's
+    client endpoint to a receiver on 127.0.0.1:C{frontend} that answers
+    with the client address it learnt, and check that it is the header's.
+    """
+    import treq
+    from twisted.internet import reactor
+    from twisted.internet.address import IPv4Address
+
+    from pptwisted import TLV, ProxyHeader
+    from pptwisted.http import proxied_treq
+
+    for version in (1, 2):
+        header = ProxyHeader.proxy(
+            IPv4Address("TCP", "203.0.113.9", 4321),
+            IPv4Address("TCP", "127.0.0.1", frontend),
+            version=version,
+            tlvs=[TLV(0x02, b"receiver.example")] if version == 2 else (),
+        )
+        client = proxied_treq(reactor, header)
+        response: Any = await client.get(f"http://127.0.0.1:{frontend}/").addTimeout(10, reactor)
+        case.assertEqual(response.code, 200)
+        case.assertEqual(await treq.text_content(response), "203.0.113.9:4321")

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
-import treq
 from twisted.internet import reactor
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.testing import EventLoggingObserver
@@ -20,12 +18,11 @@ from twisted.internet.threads import deferToThread
 from twisted.logger import globalLogPublisher
 from twisted.web.server import Site
 
-from pptwisted import TLV, InvalidHeader, ProxyHeader, parse_header
+from pptwisted import InvalidHeader, parse_header
 from pptwisted.codec import V2_SIGNATURE, Command, Rule
-from pptwisted.http import proxied_treq
 
 from ..certs import make_self_signed
-from .clients import http_get, read_report, tls_read
+from .clients import answers_to_our_headers, http_get, read_report, tls_read
 from .harness import (
     CLIENT_HOST,
     InteropTestCase,
@@ -423,16 +420,4 @@ class AcceptProxyTests(InteropTestCase):
             self.haproxy,
             "haproxy-accept-proxy.cfg",
         )
-        for version in (1, 2):
-            header = ProxyHeader.proxy(
-                IPv4Address("TCP", "203.0.113.9", 4321),
-                IPv4Address("TCP", "127.0.0.1", frontend),
-                version=version,
-                tlvs=[TLV(0x02, b"receiver.example")] if version == 2 else (),
-            )
-            client = proxied_treq(reactor, header)
-            response: Any = await client.get(f"http://127.0.0.1:{frontend}/").addTimeout(
-                10, reactor
-            )
-            self.assertEqual(response.code, 200)
-            self.assertEqual(await treq.text_content(response), "203.0.113.9:4321")
+        await answers_to_our_headers(self, frontend)

@@ -6,18 +6,12 @@ C{listen ... proxy_protocol} receiving the headers pptwisted's client sends.
 
 from __future__ import annotations
 
-from typing import Any
-
-import treq
-from twisted.internet import reactor
 from twisted.internet.address import IPv4Address
 from twisted.internet.threads import deferToThread
 
-from pptwisted import TLV, ProxyHeader
 from pptwisted.codec import Command
-from pptwisted.http import proxied_treq
 
-from .clients import read_report
+from .clients import answers_to_our_headers, read_report
 from .harness import CLIENT_HOST, InteropTestCase, require_address, require_nginx_stream
 from .servers import ReportFactory
 
@@ -58,16 +52,4 @@ class NginxReceiverTests(InteropTestCase):
             self.nginx,
             "nginx-accept-proxy.conf",
         )
-        for version in (1, 2):
-            header = ProxyHeader.proxy(
-                IPv4Address("TCP", "203.0.113.9", 4321),
-                IPv4Address("TCP", "127.0.0.1", frontend),
-                version=version,
-                tlvs=[TLV(0x02, b"receiver.example")] if version == 2 else (),
-            )
-            client = proxied_treq(reactor, header)
-            response: Any = await client.get(f"http://127.0.0.1:{frontend}/").addTimeout(
-                10, reactor
-            )
-            self.assertEqual(response.code, 200)
-            self.assertEqual(await treq.text_content(response), "203.0.113.9:4321")
+        await answers_to_our_headers(self, frontend)
