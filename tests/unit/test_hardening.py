@@ -570,25 +570,9 @@ class AmplificationTests(SynchronousTestCase):
     CONSTANT = 4096
 
     def held(self, wire: bytes) -> int:
-        import gc
-        import tracemalloc
+        from bench.hardening import held_bytes
 
-        from pptwisted import parse_header
-
-        wire = bytes(wire)
-        tracemalloc.start()
-        self.addCleanup(tracemalloc.stop)
-        gc.collect()
-        before = tracemalloc.get_traced_memory()[0]
-        header, rest = parse_header(wire)
-        del rest
-        # Read everything (what the header caches stays), then drop our copies.
-        read = [list(header.tlvs), header.aws_vpce_id, header.ssl, header.authority]
-        del read
-        gc.collect()
-        held = tracemalloc.get_traced_memory()[0] - before
-        del header
-        return held
+        return held_bytes(wire)
 
     def test_bounded(self) -> None:
         from bench.parse import _worst
