@@ -23,6 +23,8 @@ from twisted.internet.interfaces import IHalfCloseableProtocol, IListeningPort
 from twisted.internet.protocol import Factory, Protocol
 from zope.interface import implementer
 
+from pptwisted import parse_header
+
 RESPONSE = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
@@ -82,8 +84,6 @@ class FloorReader(Protocol):
         self.app_factory = app_factory
 
     def dataReceived(self, data: bytes) -> None:
-        from pptwisted import parse_header
-
         header, rest = parse_header(data)
         transport: Any = self.transport
         transport.proxy_header = header
