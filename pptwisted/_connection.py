@@ -41,6 +41,7 @@ from ._pending import pending_connections
 from ._stats import HEADER_DELAY_BUCKETS
 
 _WAITING = pending_connections.waiting
+_FIRST_BUCKET = HEADER_DELAY_BUCKETS[0]
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._wrapper import ProxyProtocolWrapper
@@ -167,10 +168,14 @@ class ProxyProtocolConnection:
             else:
                 self._accept(None, b"")
             return
-        # _start_waiting, inline (one frame less per connection).
+        # _start_waiting, and Deadlines.add, inline (two frames less per
+        # connection).
         self._waiting = True
         factory.stats.pending += 1
-        factory.deadlines.add(self)
+        deadlines = factory.deadlines
+        deadlines.waiting[self] = factory.clock.seconds() + factory.header_timeout
+        if deadlines.timer is None:
+            deadlines.arm()
         _WAITING[self] = None
         if len(_WAITING) > factory.max_pending:
             pending_connections.enforce(factory.max_pending)
@@ -201,12 +206,13 @@ class ProxyProtocolConnection:
             head = self._head
             buf = head + data if head else data
             try:
-                found = parse_header(
+                # (Positional: CPython specialises such calls, not keyword ones.)
+                header, rest = parse_header(
                     buf,
-                    versions=factory.versions,
-                    max_v2_length=factory.max_v2_length,
-                    max_tlvs=factory.max_tlvs,
-                    require_crc32c=factory.require_crc32c,
+                    factory.versions,
+                    factory.max_v2_length,
+                    factory.max_tlvs,
+                    factory.require_crc32c,
                 )
             except IncompleteHeader as e:
                 if len(buf) > RESCAN_BYTES:
@@ -230,9 +236,9 @@ class ProxyProtocolConnection:
                 # _accept's fast path (no check to ask), one frame less.
                 if head:
                     self._head = b""
-                self._serve(*found)
+                self._serve(header, rest)
             else:
-                self._accept(*found)
+                self._accept(header, rest)
             return
         try:
             result = parser.feed(data)
@@ -377,13 +383,15 @@ class ProxyProtocolConnection:
             self._waiting = False
             stats.pending -= 1
             _WAITING.pop(self, None)
-            deadlines = factory.deadlines
-            deadline = deadlines.discard(self)
+            deadline = factory.deadlines.waiting.pop(self, None)
             if deadline is not None and header is not None:
                 # The accept time is the deadline less the timeout (the one
                 # in force now: after a change of timeout, a few delays are off).
-                delay = factory.clock.seconds() - (deadline - deadlines.timeout)
-                stats.header_delay_counts[bisect_left(HEADER_DELAY_BUCKETS, delay)] += 1
+                delay = factory.clock.seconds() - deadline + factory.header_timeout
+                # Most headers come within the first bucket: no search then.
+                stats.header_delay_counts[
+                    0 if delay <= _FIRST_BUCKET else bisect_left(HEADER_DELAY_BUCKETS, delay)
+                ] += 1
                 stats.header_delay_sum += delay
         transport = self.transport
         self.proxy_header = header

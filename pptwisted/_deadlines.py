@@ -4,7 +4,9 @@ a receiver should wait a bounded time for the header, at least 3 seconds).
 
 One timer serves every pending connection: while the timeout stays the same,
 deadlines come in arrival order, so the timer is set for the oldest one only
-(no C{DelayedCall} per connection).
+(no C{DelayedCall} per connection). On a real reactor the timer is an
+L{pptwisted._alarm.Alarm}'s, which costs the reactor's loop nothing while it
+waits; on other clocks (tests), the clock's C{callLater}.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+from ._alarm import call_later_for
 
 __all__ = ["Deadlines", "Expirable"]
 
@@ -32,14 +36,19 @@ class Deadlines:
     through L{Expirable.header_timed_out}.
     """
 
-    __slots__ = ("_call", "_clock", "_ordered", "_pending", "_timeout")
+    __slots__ = ("_call_later", "_clock", "_ordered", "_timeout", "timer", "waiting")
 
     def __init__(self, clock: IReactorTime, timeout: float) -> None:
         self._clock = clock
+        self._call_later = call_later_for(clock)
         self._timeout = timeout
-        # Insertion-ordered: oldest first; deadlines ascend while _ordered.
-        self._pending: dict[Expirable, float] = {}
-        self._call: IDelayedCall | None = None
+        #: Each pending connection's deadline, insertion-ordered: oldest
+        #: first (deadlines ascend while C{_ordered}). A receiver's hot path
+        #: may set an entry here directly, then call L{arm} if C{timer} is
+        #: C{None}; and pop it (the same as L{discard}).
+        self.waiting: dict[Expirable, float] = {}
+        #: The sweep's timer, while one is set.
+        self.timer: IDelayedCall | None = None
         self._ordered = True
 
     @property
@@ -49,20 +58,24 @@ class Deadlines:
 
     @timeout.setter
     def timeout(self, timeout: float) -> None:
-        if timeout < self._timeout and self._pending:
+        if timeout < self._timeout and self.waiting:
             # New deadlines may now come before older ones: sweep them all
             # from now on, and no later than the first new one can expire.
             self._ordered = False
-            call = self._call
+            call = self.timer
             if call is not None and call.getTime() > self._clock.seconds() + timeout:
                 call.reset(timeout)
         self._timeout = timeout
 
     def add(self, connection: Expirable) -> None:
         """Start the clock for C{connection}."""
-        self._pending[connection] = self._clock.seconds() + self._timeout
-        if self._call is None:
-            self._call = self._clock.callLater(self._timeout, self._expire)
+        self.waiting[connection] = self._clock.seconds() + self._timeout
+        if self.timer is None:
+            self.arm()
+
+    def arm(self) -> None:
+        """Set the timer, none being set, for a connection just added."""
+        self.timer = self._call_later(self._timeout, self._expire)
 
     def discard(self, connection: Expirable) -> float | None:
         """
@@ -73,24 +86,24 @@ class Deadlines:
         """
         # The timer stays armed: the next connection usually comes before it
         # fires, and then costs no timer of its own.
-        return self._pending.pop(connection, None)
+        return self.waiting.pop(connection, None)
 
     def stop(self) -> None:
         """Cancel the timer if no connection waits (the receiver stopped)."""
-        if not self._pending and self._call is not None:
-            self._call.cancel()
-            self._call = None
+        if not self.waiting and self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
     def __len__(self) -> int:
-        return len(self._pending)
+        return len(self.waiting)
 
     def __contains__(self, connection: object) -> bool:
-        return connection in self._pending
+        return connection in self.waiting
 
     def _expire(self) -> None:
-        self._call = None
+        self.timer = None
         now = self._clock.seconds()
-        pending = self._pending
+        pending = self.waiting
         expired: list[Expirable] = []
         if self._ordered:
             for connection, deadline in pending.items():
@@ -103,7 +116,7 @@ class Deadlines:
             del pending[connection]
         if pending:
             soonest = next(iter(pending.values())) if self._ordered else min(pending.values())
-            self._call = self._clock.callLater(max(soonest - now, 0.0), self._expire)
+            self.timer = self._call_later(max(soonest - now, 0.0), self._expire)
         else:
             self._ordered = True
         for connection in expired:

@@ -201,6 +201,16 @@ def _constructed_class(base: Any) -> Any:
         # ISSLTransport when the proxy terminated TLS (pptwisted._secure).
         return conform(self, self._pptwisted_secure, interface)
 
+    def __repr__(self: Any) -> str:
+        # Twisted's repstr names the protocol at accept time (our header
+        # reader); once handed over, the application, as plain tcp: shows.
+        # Computed here, when asked, rather than on every connection.
+        repstr: str = self.repstr
+        name = self._pptwisted_name
+        if name is None:
+            return repstr
+        return f"<{name}{repstr[repstr.find(' #') :]}"
+
     namespace = {
         "__module__": __name__,
         "__doc__": f"A {base.__name__} created by a proxy: port: it carries the PROXY header.",
@@ -210,7 +220,9 @@ def _constructed_class(base: Any) -> Any:
         "_pptwisted_paused": False,
         "_pptwisted_held": None,
         "_pptwisted_secure": None,
+        "_pptwisted_name": None,
         "__conform__": __conform__,
+        "__repr__": __repr__,
         "getPeer": getPeer,
         "getHost": getHost,
         "getRealPeer": getRealPeer,
@@ -332,9 +344,7 @@ def hand_over(
         names = _names(app)
     prefix, name = names
     transport.logstr = f"{prefix},{transport.sessionno},{transport.hostname}"
-    repstr = getattr(transport, "repstr", None)
-    if repstr is not None:
-        transport.repstr = f"<{name}{repstr[repstr.find(' #') :]}"
+    transport._pptwisted_name = name
     try:
         app.makeConnection(transport)
     except BaseException:

@@ -113,7 +113,7 @@ class ProxyProtocolWrapper(WrappingFactory):
             policy.max_pending if policy.max_pending is not None else default_max_pending()
         )
         self.trusted = policy.trusted
-        self.deadlines.timeout = policy.timeout
+        self.deadlines.timeout = self.header_timeout = policy.timeout
 
     @property
     def pending(self) -> int:
