@@ -88,6 +88,7 @@ class ConnectionState(enum.Enum):
 _READING = ConnectionState.READING
 _CHECKING = ConnectionState.CHECKING
 _RELAYING = ConnectionState.RELAYING
+_HANDED_OVER = ConnectionState.HANDED_OVER
 
 #: The rule under which the policy's C{check} refuses a connection.
 POLICY_RULE = "policy"
@@ -173,7 +174,7 @@ class ProxyProtocolConnection:
         self._waiting = True
         factory.stats.pending += 1
         deadlines = factory.deadlines
-        deadlines.waiting[self] = factory.clock.seconds() + factory.header_timeout
+        deadlines.waiting[self] = factory.now() + factory.header_timeout
         if deadlines.timer is None:
             deadlines.arm()
         _WAITING[self] = None
@@ -387,7 +388,7 @@ class ProxyProtocolConnection:
             if deadline is not None and header is not None:
                 # The accept time is the deadline less the timeout (the one
                 # in force now: after a change of timeout, a few delays are off).
-                delay = factory.clock.seconds() - deadline + factory.header_timeout
+                delay = factory.now() - deadline + factory.header_timeout
                 # Most headers come within the first bucket: no search then.
                 stats.header_delay_counts[
                     0 if delay <= _FIRST_BUCKET else bisect_left(HEADER_DELAY_BUCKETS, delay)
@@ -395,10 +396,8 @@ class ProxyProtocolConnection:
                 stats.header_delay_sum += delay
         transport = self.transport
         self.proxy_header = header
-        peer: IAddress
-        if header is not None and header.source is not None:
-            peer = header.source
-        else:
+        peer: IAddress | None = header.source if header is not None else None
+        if peer is None:
             peer = transport.getPeer()
         app = factory.wrappedFactory.buildProtocol(peer)
         if app is None:
@@ -412,7 +411,7 @@ class ProxyProtocolConnection:
         else:
             stats.accepted += 1
         if transport.__class__ in CONSTRUCTED:
-            self.state = ConnectionState.HANDED_OVER
+            self.state = _HANDED_OVER
             hand_over(transport, app, header, rest, self)
             return
         self.state = _RELAYING

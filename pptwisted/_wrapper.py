@@ -83,7 +83,7 @@ class ProxyProtocolWrapper(WrappingFactory):
 
             clock = reactor
         assert clock is not None
-        self.clock: IReactorTime = clock
+        self.clock = clock
         self.stats = stats if stats is not None else ProxyProtocolStats()
         policy = policy if policy is not None else ProxyProtocolPolicy()
         self.deadlines = Deadlines(clock, policy.timeout)
@@ -93,6 +93,17 @@ class ProxyProtocolWrapper(WrappingFactory):
         self.policy = policy
         #: The log prefix, once computed (see L{logPrefix}).
         self.log_prefix: str | None = None
+
+    @property
+    def clock(self) -> IReactorTime:
+        """The clock of the header deadlines and the header-delay histogram."""
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: IReactorTime) -> None:
+        self._clock = clock
+        #: C{clock.seconds}, for the per-connection fast path.
+        self.now = clock.seconds
 
     @property
     def policy(self) -> ProxyProtocolPolicy:
