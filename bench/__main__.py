@@ -9,13 +9,14 @@ bench/parse.py for the methods):
 
 - user-space instructions per connection under callgrind (deterministic),
   proxy:tcp vs plain tcp, Twisted's haproxy:tcp and the floor (parsing, one
-  dispatch, an armed timer), v1 and v2 headers (target: <= 1.18x tcp for v1,
-  <= 1.16x for v2);
+  dispatch, an armed header timer), v1 and v2 headers (target: <= 1.18x tcp
+  for v1, <= 1.16x for v2);
 - server CPU per connection, proxy:tcp vs plain tcp and Twisted's
   haproxy:tcp, v1 and v2 headers (target: <= 1.06x tcp, below haproxy);
 - requests per second of twisted.web behind a real HAProxy, a new
-  connection per request, the header alone in its read or with the request
-  (target: >= 0.97x the same setup on plain tcp);
+  connection per request, the header alone in its read or with the request,
+  beside plain tcp, haproxy:tcp and the floor (target: >= 0.97x the same
+  setup on plain tcp);
 - bulk throughput after the header vs plain tcp (target: >= 0.97x);
 - memory per pending connection (half a header) vs idle plain tcp
   connections (target: <= 1.3x), and the bound with a v2 header held one
@@ -97,7 +98,8 @@ def collect(quick: bool) -> list[dict[str, Any]]:
                 f"tcp {tcp:.1f}, haproxy {haproxy:.1f} ({haproxy_ratio:.2f}x),"
                 f" floor ({floor_ratio:.2f}x)",
                 ratio,
-                "<= 1.06x tcp, < haproxy",
+                "<= 1.06x tcp, < haproxy"
+                + (" (the floor misses it here)" if floor_ratio > 1.06 else ""),
                 ratio <= 1.06 and ratio < haproxy_ratio,
             )
         )
@@ -108,15 +110,17 @@ def collect(quick: bool) -> list[dict[str, Any]]:
             ours, tcp = rps[f"proxy, header {shape}"], rps[f"tcp, header {shape}"]
             haproxy = rps[f"haproxy, header {shape}"]
             haproxy_ratio = ratio[f"haproxy, header {shape}"]
+            floor_ratio = ratio[f"floor, header {shape}"]
             rows.append(
-                {"peer_ratio": round(haproxy_ratio, 3)}
+                {"peer_ratio": round(haproxy_ratio, 3), "floor_ratio": round(floor_ratio, 3)}
                 | _row(
                     f"requests/s behind HAProxy, new connection each, header {shape}",
                     "req/s",
                     ours,
-                    f"tcp {tcp:.0f}, haproxy {haproxy:.0f} ({haproxy_ratio:.2f}x)",
+                    f"tcp {tcp:.0f}, haproxy {haproxy:.0f} ({haproxy_ratio:.2f}x),"
+                    f" floor ({floor_ratio:.2f}x)",
                     ratio[f"proxy, header {shape}"],
-                    ">= 0.97x tcp",
+                    ">= 0.97x tcp" + (" (the floor misses it here)" if floor_ratio < 0.97 else ""),
                     ratio[f"proxy, header {shape}"] >= 0.97,
                 )
             )

@@ -2,8 +2,9 @@
 End to end behind a real HAProxy: requests per second of twisted.web behind
 HAProxy in TCP mode, one new connection per request (C{ab} from
 apache2-utils, HTTP/1.0), for the server on plain C{tcp:} (HAProxy sends no
-header), on C{proxy:tcp} and on Twisted's C{haproxy:tcp} (HAProxy sends a v2
-header).
+header), on C{proxy:tcp}, on Twisted's C{haproxy:tcp} and on the floor
+(parsing and one dispatch, see L{bench._server.listen_floor}) (HAProxy sends
+a v2 header).
 
 Two shapes of the header on the wire, each with its own tcp baseline:
 
@@ -38,7 +39,14 @@ SHAPES = {
     "with data": "    tcp-request inspect-delay 2s\n"
     "    tcp-request content accept if { req.len gt 0 }\n",
 }
-KINDS = {"tcp": "", "proxy": " send-proxy-v2", "haproxy": " send-proxy-v2"}
+#: The floor (bench._server.listen_floor): what parsing and one dispatch
+#: cost at least, for a reading of how close to it a target is.
+KINDS = {
+    "tcp": "",
+    "proxy": " send-proxy-v2",
+    "haproxy": " send-proxy-v2",
+    "floor": " send-proxy-v2",
+}
 
 
 def available() -> str | None:
