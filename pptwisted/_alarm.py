@@ -27,9 +27,12 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall, IReactorThreads, IReactorTime
+from twisted.logger import Logger
 from zope.interface import implementer
 
 __all__ = ["Alarm", "AlarmCall", "call_later_for"]
+
+_log = Logger(namespace="pptwisted")
 
 
 @implementer(IDelayedCall)
@@ -123,7 +126,11 @@ class Alarm:
                 due = [call for call in calls if call.time <= now]
                 calls.difference_update(due)
             for call in due:
-                self._reactor.callFromThread(self._fire, call)
+                try:
+                    self._reactor.callFromThread(self._fire, call)
+                except Exception:  # pragma: no cover - a reactor that cannot take it
+                    # The thread must live on: the other timers depend on it.
+                    _log.failure("pptwisted could not hand a timer to the reactor")
 
     def _fire(self, call: AlarmCall) -> None:
         # In the reactor thread.

@@ -127,6 +127,53 @@ class AlarmTests(TestCase):
         self.assertEqual([t.name for t in ours], ["pptwisted header deadlines"])
 
 
+class _Waiting:
+    def __init__(self, name: str, expired: list[tuple[str, float]]) -> None:
+        self.name = name
+        self.expired = expired
+
+    def header_timed_out(self) -> None:
+        self.expired.append((self.name, time.time()))
+
+
+class DeadlinesOnTheReactorTests(TestCase):
+    """L{Deadlines} on the alarm: the same sweeps as on a test clock."""
+
+    timeout = 30
+
+    async def test_deadlines_in_order_and_a_shorter_timeout(self) -> None:
+        expired: list[tuple[str, float]] = []
+        deadlines = Deadlines(reactor, 0.6)  # type: ignore[arg-type]
+        self.addCleanup(deadlines.stop)
+        start = time.time()
+        deadlines.add(_Waiting("first", expired))
+        self.assertEqual(reactor.getDelayedCalls(), [])
+        await _sleep(0.1)
+        deadlines.add(_Waiting("second", expired))
+        deadlines.timeout = 0.1  # the third is due before the first two
+        deadlines.add(_Waiting("third", expired))
+        await _sleep(0.3)
+        self.assertEqual([name for name, _ in expired], ["third"])
+        await _sleep(0.6)
+        self.assertEqual([name for name, _ in expired], ["third", "first", "second"])
+        self.assertGreaterEqual(expired[1][1], start + 0.6)
+        self.assertGreaterEqual(expired[2][1], start + 0.7)
+        self.assertEqual(len(deadlines), 0)
+        # Nothing waits: the timer is not set again.
+        self.assertIsNone(deadlines.timer)
+
+    async def test_discarded_connection_is_not_told(self) -> None:
+        expired: list[tuple[str, float]] = []
+        deadlines = Deadlines(reactor, 0.1)  # type: ignore[arg-type]
+        self.addCleanup(deadlines.stop)
+        served = _Waiting("served", expired)
+        deadlines.add(served)
+        deadlines.add(_Waiting("silent", expired))
+        self.assertIsNotNone(deadlines.discard(served))
+        await _sleep(0.4)
+        self.assertEqual([name for name, _ in expired], ["silent"])
+
+
 class ReactorLoopTests(TestCase):
     """What the alarm is for: a busy proxy: listener adds no timed call."""
 
