@@ -5,7 +5,7 @@ written on a command line.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from twisted.internet.address import IPv4Address, IPv6Address
@@ -13,7 +13,7 @@ from twisted.internet.address import IPv4Address, IPv6Address
 from .._addresses import literal_address
 from .._tlv import TLV, TLVType
 
-__all__ = ["endpoint_or_exit", "parse_address", "parse_tlv"]
+__all__ = ["endpoint_or_exit", "parse_address", "parse_tlv", "parse_tlv_type"]
 
 _T = TypeVar("_T")
 
@@ -46,26 +46,31 @@ def parse_address(text: str) -> IPv4Address | IPv6Address:
         raise ValueError(f"{text!r}: {e}") from None
 
 
-def parse_tlv(text: str) -> TLV:
+def parse_tlv_type(text: str, names: Mapping[str, int] = _TLV_NAMES) -> int:
+    """A TLV type: a number (C{0xEA}, C{234}) or one of C{names}."""
+    key = text.strip().lower()
+    if key in names:
+        return int(names[key])
+    try:
+        number = int(key, 0)
+    except ValueError:
+        valid = ", ".join(sorted(names))
+        raise ValueError(f"{text!r}: a TLV type is a number (0xNN) or one of {valid}") from None
+    if not 0 <= number <= 0xFF:
+        raise ValueError(f"{text!r}: a TLV type is 0-255")
+    return number
+
+
+def parse_tlv(text: str, names: Mapping[str, int] = _TLV_NAMES) -> TLV:
     """
-    C{TYPE=VALUE}: TYPE is a number (C{0xE1}, C{225}) or one of alpn,
-    authority, unique_id, netns, noop; VALUE is text (UTF-8), or C{hex:...}
-    for raw bytes.
+    C{TYPE=VALUE}: TYPE is a number (C{0xE1}, C{225}) or one of C{names}
+    (by default alpn, authority, unique_id, netns, noop); VALUE is text
+    (UTF-8), or C{hex:...} for raw bytes.
     """
     name, sep, value = text.partition("=")
     if not sep:
         raise ValueError(f"{text!r}: expected TYPE=VALUE")
-    key = name.strip().lower()
-    if key in _TLV_NAMES:
-        t = int(_TLV_NAMES[key])
-    else:
-        try:
-            t = int(key, 0)
-        except ValueError:
-            valid = ", ".join(sorted(_TLV_NAMES))
-            raise ValueError(f"{text!r}: TLV type must be a number or one of {valid}") from None
-        if not 0 <= t <= 0xFF:
-            raise ValueError(f"{text!r}: TLV type must be 0-255")
+    t = parse_tlv_type(name, names)
     if value.startswith("hex:"):
         try:
             raw = bytes.fromhex(value[4:])

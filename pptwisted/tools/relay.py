@@ -42,29 +42,26 @@ from .._header import ProxyHeader
 from .._tlv import TLV, TLVType
 from .._wrapper import get_proxy_header
 from ._cli import endpoint_or_exit, parse_tlv
+from ._cli import parse_tlv_type as _parse_tlv_type
 
 __all__ = ["Options", "RelayFactory", "TLVRules", "makeService", "parse_tlv_type"]
 
 _log = Logger(namespace="pptwisted.relay")
 
 
-#: TLV type names on the command line: the top-level L{TLVType}s, lower case.
-TLV_TYPE_NAMES = {t.name.lower(): int(t) for t in TLVType if not t.name.startswith("SSL_")}
+#: TLV type names on the command line: the top-level L{TLVType}s, lower
+#: case, with C{-} or C{_} between words.
+TLV_TYPE_NAMES = {
+    spelling: int(t)
+    for t in TLVType
+    if not t.name.startswith("SSL_")
+    for spelling in (t.name.lower(), t.name.lower().replace("_", "-"))
+}
 
 
 def parse_tlv_type(text: str) -> int:
     """A TLV type: a number (C{0xEA}, C{234}) or a name (C{authority}, C{aws}...)."""
-    key = text.strip().lower().replace("-", "_")
-    if key in TLV_TYPE_NAMES:
-        return TLV_TYPE_NAMES[key]
-    try:
-        number = int(key, 0)
-    except ValueError:
-        names = ", ".join(sorted(TLV_TYPE_NAMES))
-        raise ValueError(f"{text!r}: a TLV type is a number (0xNN) or one of {names}") from None
-    if not 0 <= number <= 0xFF:
-        raise ValueError(f"{text!r}: a TLV type is 0-255")
-    return number
+    return _parse_tlv_type(text, TLV_TYPE_NAMES)
 
 
 @dataclass(frozen=True)
@@ -342,11 +339,8 @@ class Options(usage.Options):
 
     def opt_set_tlv(self, value: str) -> None:
         """Send TYPE=VALUE instead of any received TLV of TYPE (repeatable)."""
-        name, sep, rest = value.partition("=")
-        if not sep:
-            raise usage.UsageError(f"--set-tlv {value!r}: expected TYPE=VALUE")
         try:
-            self["set-tlv"].append(parse_tlv(f"{parse_tlv_type(name)}={rest}"))
+            self["set-tlv"].append(parse_tlv(value, TLV_TYPE_NAMES))
         except ValueError as e:
             raise usage.UsageError(f"--set-tlv {e}") from None
 
