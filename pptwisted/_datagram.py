@@ -415,21 +415,33 @@ class ProxyProtocolDatagramWrapper(DatagramProtocol):
                 peer=_describe(addr),
             )
 
-    def _every(self, datagram: bytes, addr: HostPort) -> None:
-        """C{header_on="every"}, the general way: any header, any error."""
+    def _parse(self, datagram: bytes, addr: HostPort) -> tuple[ProxyHeader, bytes] | None:
+        """
+        The header of C{datagram} and its payload; C{None} (the datagram
+        counted and logged as dropped) if the header is bad or, for PROXY,
+        not of a datagram over IPv4/IPv6.
+        """
         try:
             header, payload = parse_header(
                 datagram, versions=_V2_ONLY, max_v2_length=self._max_v2_length
             )
         except ProxyProtocolError as e:
             self._bad_header(e, datagram, addr)
+            return None
+        if header.source is not None and (header.transport != _DGRAM or header.family == _UNIX):
+            self._wrong_transport(header, datagram, addr)
+            return None
+        return header, payload
+
+    def _every(self, datagram: bytes, addr: HostPort) -> None:
+        """C{header_on="every"}, the general way: any header, any error."""
+        parsed = self._parse(datagram, addr)
+        if parsed is None:
             return
+        header, payload = parsed
         source = header.source
         if source is None:
             self._deliver_real(payload, addr, header)
-            return
-        if header.transport != _DGRAM or header.family == _UNIX:
-            self._wrong_transport(header, datagram, addr)
             return
         client = (source.host, source.port)  # type: ignore[union-attr]
         flows = self._flows
@@ -467,19 +479,13 @@ class ProxyProtocolDatagramWrapper(DatagramProtocol):
                 self.stats.delivered += 1
             self._deliver(datagram, client, addr, header)
             return
-        try:
-            header, payload = parse_header(
-                datagram, versions=_V2_ONLY, max_v2_length=self._max_v2_length
-            )
-        except ProxyProtocolError as e:
-            self._bad_header(e, datagram, addr)
+        parsed = self._parse(datagram, addr)
+        if parsed is None:
             return
+        header, payload = parsed
         source = header.source
         if source is None:
             client = addr
-        elif header.transport != _DGRAM or header.family == _UNIX:
-            self._wrong_transport(header, datagram, addr)
-            return
         else:
             client = (source.host, source.port)  # type: ignore[union-attr]
         if addr in flows:
