@@ -104,12 +104,14 @@ def _log_app_failure(system: str, failure: Failure | None = None) -> None:
 def _close_after_error(transport: Any, failure: Failure) -> None:
     """
     Close a connection whose application raised in C{dataReceived}, as the
-    reactor does: Twisted's own transports lose the connection at once with
-    the exception as the reason; others are aborted.
+    reactor does: Twisted's own socket transports lose the connection at
+    once with the exception as the reason; others (a TLS layer or another
+    protocol wrapper, which has a C{connectionLost} of its own, as a
+    protocol) are aborted.
     """
     lost = getattr(transport, "connectionLost", None)
     stop_reading = getattr(transport, "stopReading", None)
-    if lost is not None and stop_reading is not None:
+    if lost is not None and stop_reading is not None and not IProtocol.providedBy(transport):
         stop_reading()
         transport.stopWriting()
         lost(failure)
@@ -443,6 +445,7 @@ class ProxiedTransport:
         "_paused",
         "_reader",
         "_secure",
+        "_tls",
         "closing",
         "proxy_header",
         "transport",
@@ -460,6 +463,9 @@ class ProxiedTransport:
         self._held: bytes | None = None
         self._paused = False
         self._secure = None
+        # The TLS layer a startTLS() through this transport put under the
+        # reader: the bytes that came with the header go through it.
+        self._tls: IProtocol | None = None
         if reader.factory.secure_from_header:  # type: ignore[attr-defined]
             self._secure = secure_connection(header, True)
         self.closing = False
@@ -520,18 +526,38 @@ class ProxiedTransport:
         self.closing = True
         self.transport.stopProducing()
 
+    def startTLS(self, *args: Any, **kwargs: Any) -> None:
+        """
+        C{ITLSTransport.startTLS} on the real transport. Twisted's puts a TLS
+        layer between the socket and its protocol (the new C{protocol} of the
+        socket's transport): the bytes that came with the header, not yet
+        given to the application, are the first the layer decrypts.
+        """
+        transport = self.transport
+        before = getattr(transport, "protocol", None)
+        transport.startTLS(*args, **kwargs)
+        after = getattr(transport, "protocol", None)
+        if after is not None and after is not before:
+            self._tls = after
+
     def deliver(self, app: IProtocol, data: bytes) -> None:
-        """Give C{data}, read with the header, to whom the next read would go."""
+        """
+        Give C{data}, read with the header, to whom the next read would go:
+        C{app}, the application the reader built, or the TLS layer that the
+        application's own C{startTLS()} started. Never to the real
+        transport's C{protocol}: when the real transport is itself a
+        protocol wrapper (a TLS layer around the reader, a
+        C{policies.ProtocolWrapper}), that attribute is passed on to the
+        socket's transport, whose protocol is the wrapper: the bytes would
+        go back through it (plaintext fed to TLS as ciphertext).
+        """
         transport = self.transport
         if self.closing or getattr(transport, "disconnecting", False):
             return
         if self._paused:
             self._held = data
             return
-        # startTLS() on a Twisted transport replaces its protocol.
-        target = getattr(transport, "protocol", None)
-        if target is None or target is self._reader:
-            target = app
+        target = self._tls if self._tls is not None else app
         try:
             target.dataReceived(data)
         except BaseException:
@@ -639,7 +665,9 @@ def relay(
     proxied = _proxied_class(providedBy(transport))(transport, header, reader, clock)
     # Twisted's TCP and UNIX transports log under "prefix,session,host"
     # chosen at accept time, i.e. the proxy's address: show the client.
-    if isinstance(getattr(transport, "logstr", None), str):
+    # (Not on a transport that is itself a protocol, a wrapper: it passes
+    # these attributes on to the transport under it.)
+    if not IProtocol.providedBy(transport) and isinstance(getattr(transport, "logstr", None), str):
         peer = proxied.getPeer()
         host = peer.host if isinstance(peer, (IPv4Address, IPv6Address)) else str(peer)
         session = getattr(transport, "sessionno", "-")

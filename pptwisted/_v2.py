@@ -123,47 +123,43 @@ def decode_v2(
     addresses, then one L{walk_tlvs} over the TLVs, which are kept as a
     L{TLVs} view of their bytes; a CRC32C is verified in place.
 
-    A LOCAL header is accepted whatever its block holds, as the spec asks
-    (and as HAProxy does), unless C{require_crc32c}: HAProxy's health checks
-    carry the CRC32C when its C{crc32c} option is on, so the TLVs after the
-    family's address block are then walked and a valid CRC32C is required.
-    Either way a LOCAL header comes back the same: no addresses, no TLVs.
+    A LOCAL header's block is ignored, as the spec asks, but a CRC32C among
+    its TLVs is verified (L{_local_tlvs} finds them in either layout senders
+    use); with C{require_crc32c} it must carry a valid one. A LOCAL header
+    comes back the same whatever it carried: no addresses, no TLVs.
     C{ver_cmd} and C{fam} are bytes 12 and 13, which the caller has read.
     """
-    if ver_cmd == 0x20 and not require_crc32c:
+    if ver_cmd == 0x20:
+        if end > 16:
+            _local_tlvs(data, end, fam, max_tlvs, require_crc32c)
+        elif require_crc32c:
+            raise _crc_required()
         return _LOCAL_HEADER
     source: Address | None
     destination: Address | None
-    if ver_cmd == 0x20:
-        start = 16 + ADDRESS_SIZE.get(fam, end)
-        source = destination = None
-        family = Family.UNSPEC
-        transport = Transport.UNSPEC
-        command = _LOCAL
+    family, transport, kind = _KINDS[fam]
+    command = _PROXY
+    if fam == 0x11 or fam == 0x12:
+        src, dst, sport, dport = _unpack_inet(data, 16)
+        source = ipv4_address(kind, _ntoa(src), sport)
+        destination = ipv4_address(kind, _ntoa(dst), dport)
+        start = 28
+    elif fam == 0x21 or fam == 0x22:
+        src, dst, sport, dport = _unpack_inet6(data, 16)
+        source = ipv6_address(kind, _ntop(_AF_INET6, src), sport)
+        destination = ipv6_address(kind, _ntop(_AF_INET6, dst), dport)
+        start = 52
+    elif fam == 0x31 or fam == 0x32:
+        src = data[16:124]
+        dst = data[124:232]
+        # A path ends at its first NUL, unless it starts with one.
+        source = UNIXAddress(src.split(b"\0", 1)[0] if src[0] else _abstract_path(src))
+        destination = UNIXAddress(dst.split(b"\0", 1)[0] if dst[0] else _abstract_path(dst))
+        start = 232
     else:
-        family, transport, kind = _KINDS[fam]
-        command = _PROXY
-        if fam == 0x11 or fam == 0x12:
-            src, dst, sport, dport = _unpack_inet(data, 16)
-            source = ipv4_address(kind, _ntoa(src), sport)
-            destination = ipv4_address(kind, _ntoa(dst), dport)
-            start = 28
-        elif fam == 0x21 or fam == 0x22:
-            src, dst, sport, dport = _unpack_inet6(data, 16)
-            source = ipv6_address(kind, _ntop(_AF_INET6, src), sport)
-            destination = ipv6_address(kind, _ntop(_AF_INET6, dst), dport)
-            start = 52
-        elif fam == 0x31 or fam == 0x32:
-            src = data[16:124]
-            dst = data[124:232]
-            # A path ends at its first NUL, unless it starts with one.
-            source = UNIXAddress(src.split(b"\0", 1)[0] if src[0] else _abstract_path(src))
-            destination = UNIXAddress(dst.split(b"\0", 1)[0] if dst[0] else _abstract_path(dst))
-            start = 232
-        else:
-            # PROXY over UNSPEC: the receiver uses the real addresses.
-            source = destination = None
-            start = 16
+        # PROXY over UNSPEC: the receiver uses the real addresses.
+        source = destination = None
+        start = 16
     if start < end:
         count, crc_at = walk_tlvs(data, start, end, max_tlvs)
         if crc_at >= 0:
@@ -175,9 +171,48 @@ def decode_v2(
         raise _crc_required()
     else:
         tlvs = ()
-    if command is _LOCAL:
-        return _LOCAL_HEADER
     return _tuple_new(ProxyHeader, (2, command, family, transport, source, destination, tlvs))
+
+
+def _local_tlvs(data: bytes, end: int, fam: int, max_tlvs: int, require_crc32c: bool) -> None:
+    """
+    Find the TLVs of a LOCAL header and verify its CRC32C (spec 2.2.3: a
+    receiver that supports it must reject a header whose checksum does not
+    match, LOCAL ones included).
+
+    Senders lay a LOCAL out two ways. HAProxy writes the family's address
+    block (zeros, or none for family 0x00) before the TLVs; AWS NLB's health
+    checks say family 0x11 but put the TLVs right after the 16 fixed bytes,
+    with no block. Both layouts are walked; the family's wins when both
+    tile, unless only the other holds a CRC32C. (NLB pads with a NOOP TLV of
+    zeros, so read from the end of a would-be address block its padding
+    tiles too, as empty records.) When neither tiles, the block is ignored
+    as the spec says, and the header is accepted unless C{require_crc32c}.
+    """
+    size = ADDRESS_SIZE.get(fam)
+    starts = (16,) if not size else (16 + size, 16)
+    found: list[int] = []
+    for start in starts:
+        if start > end:
+            continue
+        try:
+            crc_at = walk_tlvs(data, start, end, max_tlvs)[1]
+        except InvalidHeader:
+            continue
+        if crc_at >= 0:
+            verify_crc32c(data, crc_at, end)
+            return
+        found.append(start)
+    if require_crc32c:
+        if found:
+            raise _crc_required()
+        raise InvalidHeader(
+            Rule.V2_CRC32C_REQUIRED,
+            "the TLVs of this LOCAL header tile neither after its family's address"
+            f" block nor after its 16 fixed bytes (or hold over {max_tlvs} records):"
+            " no CRC32C TLV can be found",
+            "turn on the sender's CRC32C (HAProxy: proxy-v2-options crc32c)",
+        )
 
 
 def _crc_required() -> InvalidHeader:

@@ -430,6 +430,27 @@ class TCP4Tests(_EndpointTests, TestCase):
     async def test_banner_waits_for_v2_header(self) -> None:
         await self.check_banner(2)
 
+    async def test_banner_when_header_comes_with_first_bytes(self) -> None:
+        """
+        AWS NLB's default header placement (C{on_first_ack_with_payload}):
+        the header comes only with the client's first bytes. The server-first
+        application says nothing until then, and greets before it answers
+        those bytes.
+        """
+        header, wire = self.header(2)
+        factory = RecordingFactory(Banner)
+        port = await self.listen(factory)
+        first = b"EHLO client.example\r\n"
+        client = await self.connect(port, Client(b"", expect=len(BANNER) + len(first)), factory)
+        assert client.transport is not None
+        await deferLater(reactor, QUIET)
+        self.assertEqual(bytes(client.received), b"")
+        self.assertFalse(factory.made.called)
+        client.transport.write(wire + first)
+        self.assertEqual(await bounded(client.done, "the banner and the echo"), BANNER + first)
+        app = await bounded(factory.made, "the application's connectionMade")
+        self.check_addresses(factory, app, header)
+
 
 class TCP6Tests(_EndpointTests, TestCase):
     """proxy:tcp6: on ::1."""

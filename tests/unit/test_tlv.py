@@ -686,9 +686,10 @@ class CRC32CTests(SynchronousTestCase):
             self.assertEqual(header, ProxyHeader.local())
             self.assertTrue(header.uses_real_addresses)
         corrupt = HAPROXY_LOCAL_CRC[:-1] + b"\x00"
-        assert_rejects(self, corrupt, Rule.V2_CRC32C_MISMATCH, require_crc32c=True)
-        # Not required: LOCAL's block is skipped unread, as the spec says.
-        assert_accepts(self, corrupt)
+        # A receiver that supports CRC32C rejects a mismatch (spec 2.2.3),
+        # whether or not it requires the checksum to be there.
+        for required in (False, True):
+            assert_rejects(self, corrupt, Rule.V2_CRC32C_MISMATCH, require_crc32c=required)
 
     def test_local_without_crc(self) -> None:
         """A bare LOCAL (dnsdist's, AWS NLB's health checks) is refused when required."""
@@ -701,6 +702,114 @@ class CRC32CTests(SynchronousTestCase):
         sealed = seal_crc32c(v2(0x20, 0x11, body), 31)
         header, _ = assert_accepts(self, sealed, require_crc32c=True)
         self.assertIsNone(header.source)
+
+
+#: An AWS NLB health check, all 100 bytes (kubernetes/kubernetes#57250): v2
+#: LOCAL, family 0x11, length 84, but no address block: a CRC32C TLV and a
+#: NOOP TLV of 74 zero bytes start right after the 16 fixed bytes.
+NLB_HEALTH_CHECK = bytes.fromhex("0d0a0d0a000d0a515549540a20110054030004bce5951f04004a") + bytes(74)
+
+
+class LocalLayoutTests(SynchronousTestCase):
+    """
+    The TLVs of a LOCAL header, in either layout senders use (issue 18):
+    after the family's address block (HAProxy) or right after the 16 fixed
+    bytes (AWS NLB); a CRC32C found in either is verified.
+    """
+
+    def test_nlb_capture_is_100_bytes_with_a_valid_crc32c(self) -> None:
+        self.assertEqual(len(NLB_HEALTH_CHECK), 100)
+        self.assertEqual(NLB_HEALTH_CHECK, seal_crc32c(NLB_HEALTH_CHECK, 19))
+
+    def test_nlb_capture_accepted(self) -> None:
+        """The capture is a health check: accepted, with and without require_crc32c."""
+        for required in (False, True):
+            header, rest = assert_accepts(
+                self, NLB_HEALTH_CHECK + b"after", require_crc32c=required
+            )
+            self.assertEqual(header, ProxyHeader.local())
+            self.assertTrue(header.uses_real_addresses)
+            self.assertEqual(rest, b"after")
+
+    def test_nlb_capture_corrupted_crc32c_rejected(self) -> None:
+        """Its checksum is verified: one bit off is a mismatch, required or not."""
+        corrupt = NLB_HEALTH_CHECK[:19] + b"\xbc\xe5\x95\x1e" + NLB_HEALTH_CHECK[23:]
+        for required in (False, True):
+            error = assert_rejects(self, corrupt, Rule.V2_CRC32C_MISMATCH, require_crc32c=required)
+            self.assertIn("0xBCE5951E", str(error))
+        # A byte of the padding changed: the checksum no longer matches either.
+        padded = NLB_HEALTH_CHECK[:-1] + b"\x01"
+        assert_rejects(self, padded, Rule.V2_CRC32C_MISMATCH)
+
+    def test_haproxy_local_family_unspec(self) -> None:
+        """HAProxy's LOCAL with CRC32C: family 0x00, the TLV at byte 16."""
+        self.assertEqual(HAPROXY_LOCAL_CRC[12:16], b"\x20\x00\x00\x07")
+        for required in (False, True):
+            header, _ = assert_accepts(self, HAPROXY_LOCAL_CRC, require_crc32c=required)
+            self.assertEqual(header, ProxyHeader.local())
+
+    def test_zero_address_block_then_crc32c(self) -> None:
+        """
+        LOCAL, family 0x11, a zeroed 12-byte address block, then a CRC32C:
+        both layouts tile (the zeros read as four empty records); the
+        family's wins, and the checksum is verified.
+        """
+        body = bytes(12) + b"\x03\x00\x04\0\0\0\0"
+        sealed = seal_crc32c(v2(0x20, 0x11, body), 31)
+        for required in (False, True):
+            header, _ = assert_accepts(self, sealed, require_crc32c=required)
+            self.assertEqual(header, ProxyHeader.local())
+        corrupt = sealed[:-1] + bytes([sealed[-1] ^ 0x80])
+        for required in (False, True):
+            assert_rejects(self, corrupt, Rule.V2_CRC32C_MISMATCH, require_crc32c=required)
+
+    def test_family_layout_wins_when_both_tile(self) -> None:
+        """
+        A real IPv4 block whose bytes also read as TLVs from byte 16: the
+        family's layout is the one whose CRC32C is verified.
+        """
+        # 00 00 00 | 00 00 00 | 00 00 00 | 00 00 00: four empty records from
+        # byte 16; from byte 28, a CRC32C TLV. Both tile.
+        body = inet4("0.0.0.0", "0.0.0.0", 0, 0) + b"\x03\x00\x04\0\0\0\0"
+        sealed = seal_crc32c(v2(0x20, 0x11, body), 31)
+        header, _ = assert_accepts(self, sealed, require_crc32c=True)
+        self.assertEqual(header, ProxyHeader.local())
+
+    def test_neither_layout_tiles(self) -> None:
+        """
+        A LOCAL whose bytes are TLVs in no layout: its block is ignored, as
+        the spec says, unless a CRC32C is required.
+        """
+        for fam in (0x00, 0x11, 0x21, 0x31):
+            data = v2(0x20, fam, b"\xff" * 40)
+            header, _ = assert_accepts(self, data)
+            self.assertEqual(header, ProxyHeader.local())
+            error = assert_rejects(self, data, Rule.V2_CRC32C_REQUIRED, require_crc32c=True)
+            self.assertIn("no CRC32C TLV", str(error))
+
+    def test_local_tlvs_without_crc32c(self) -> None:
+        """TLVs that tile but hold no CRC32C: accepted, refused when one is required."""
+        data = v2(0x20, 0x11, b"\x04\x00\x02ab")
+        assert_accepts(self, data)
+        assert_rejects(self, data, Rule.V2_CRC32C_REQUIRED, require_crc32c=True)
+
+    def test_proxy_block_too_short_stays_an_error(self) -> None:
+        """The NLB layout with PROXY instead of LOCAL: the block must fit its family."""
+        proxy = bytearray(NLB_HEALTH_CHECK)
+        proxy[12] = 0x21
+        # 84 bytes: the block fits, and its TLV bytes are read as addresses.
+        header, _ = parse_header(bytes(proxy))
+        self.assertEqual(header.source, IPv4Address("TCP", "3.0.4.188", 74))
+        self.assertEqual(header.destination, IPv4Address("TCP", "229.149.31.4", 0))
+        short = v2(0x21, 0x11, b"\x03\x00\x04\0\0\0\0")
+        assert_rejects(self, short, Rule.V2_LENGTH_SHORT)
+
+    def test_proxy_crc32c_mismatch_rejected_by_default(self) -> None:
+        """A PROXY header's CRC32C is verified without require_crc32c, as before."""
+        body = inet4("1.2.3.4", "5.6.7.8", 1, 2) + b"\x03\x00\x04\0\0\0\0"
+        sealed = seal_crc32c(v2(0x21, 0x11, body), 31)
+        assert_accepts(self, sealed)
+        assert_rejects(self, sealed[:-1] + bytes([sealed[-1] ^ 1]), Rule.V2_CRC32C_MISMATCH)
 
 
 class PolicyFieldTests(SynchronousTestCase):

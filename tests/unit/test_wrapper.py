@@ -20,6 +20,7 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock, StringTransport
 from twisted.logger import globalLogPublisher
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer, providedBy
@@ -851,10 +852,16 @@ class RelayedDeliveryTests(SynchronousTestCase):
         self.assertEqual(app.received, b"early")
 
     def test_start_tls_in_connection_made(self) -> None:
-        """After startTLS() the bytes go to the transport's new (TLS) protocol."""
+        """
+        After startTLS() the bytes go to the TLS layer it put between the
+        socket and the reader (as Twisted's does: the socket transport's new
+        protocol).
+        """
         tls = RecordingProtocol([])
 
         class Upgrading(StringTransport):
+            protocol: object = None
+
             def startTLS(self, options: object) -> None:
                 self.protocol = tls
 
@@ -870,6 +877,58 @@ class RelayedDeliveryTests(SynchronousTestCase):
         self.assertEqual(tls.received, b"\x16\x03\x01hello")
         self.assertEqual(factory.protocols[0].received, b"")
 
+    def test_wrapping_transport(self) -> None:
+        """
+        The wrapper inside another wrapping factory whose protocol decodes
+        what the socket reads (as TLS does): the bytes that came with the
+        header reach the application once, decoded once. (They used to be
+        given to the socket transport's protocol, the decoding layer, again.)
+        """
+
+        def xor(data: bytes) -> bytes:
+            return bytes(b ^ 0x5A for b in data)
+
+        class Decoding(ProtocolWrapper):
+            def dataReceived(self, data: bytes) -> None:
+                super().dataReceived(xor(data))
+
+        factory = RecordingFactory()
+        reader_factory = ProxyProtocolWrapper(factory, clock=MemoryReactorClock())
+        outer = WrappingFactory(reader_factory)
+        outer.protocol = Decoding
+        socket_transport = StringTransport(peerAddress=LB, hostAddress=SELF)
+        layer = outer.buildProtocol(LB)
+        socket_transport.protocol = layer  # type: ignore[attr-defined]
+        layer.makeConnection(socket_transport)
+        layer.dataReceived(xor(V1_TCP4 + b"first"))
+        layer.dataReceived(xor(b" second"))
+        app = factory.protocols[0]
+        self.assertEqual(app.received, b"first second")
+        self.assertEqual(app.transport.getPeer(), CLIENT)  # type: ignore[union-attr]
+        # The transport under the application is the wrapping layer's.
+        self.assertIs(app.transport.transport, layer)  # type: ignore[union-attr]
+
+    def test_error_under_wrapping_transport_aborts(self) -> None:
+        """
+        The application raises on the bytes that came with the header, its
+        transport a wrapping layer: the socket is closed (aborted), not the
+        layer told, as a protocol, that its connection was lost.
+        """
+
+        class Raising(RecordingProtocol):
+            def dataReceived(self, data: bytes) -> None:
+                raise ZeroDivisionError()
+
+        factory = RecordingFactory(Raising)
+        outer = WrappingFactory(ProxyProtocolWrapper(factory, clock=MemoryReactorClock()))
+        socket_transport = StringTransport(peerAddress=LB, hostAddress=SELF)
+        layer = outer.buildProtocol(LB)
+        layer.makeConnection(socket_transport)
+        layer.dataReceived(V1_TCP4 + b"boom")
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        self.assertTrue(socket_transport.disconnecting)
+        self.assertNotIn("lost", [event for event, _ in factory.events])
+
     def test_connection_made_raises(self) -> None:
         """Logged, the connection kept and the bytes delivered, as on plain tcp."""
 
@@ -884,6 +943,52 @@ class RelayedDeliveryTests(SynchronousTestCase):
         self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
         self.assertFalse(h.closed)
         self.assertEqual(factory.protocols[0].received, b"data")
+
+
+class Greeting(RecordingProtocol):
+    """A server that speaks first (SMTP, FTP, POP3, IMAP): a greeting on connect."""
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        assert self.transport is not None
+        self.transport.write(b"220 ready\r\n")
+
+    def dataReceived(self, data: bytes) -> None:
+        super().dataReceived(data)
+        assert self.transport is not None
+        self.transport.write(b"250 " + data)
+
+
+class ServerFirstTests(SynchronousTestCase):
+    """
+    A server that speaks first, behind a sender that sends the header only
+    with the client's first bytes (AWS NLB's default header placement,
+    C{on_first_ack_with_payload}): the greeting goes out only after the
+    header, never before; a client that waits for the greeting is closed at
+    the header timeout.
+    """
+
+    def test_greeting_only_after_the_header(self) -> None:
+        factory = RecordingFactory(Greeting)
+        h = Harness(ProxyProtocolPolicy(timeout=10), factory=factory)
+        h.clock.advance(9)
+        self.assertEqual(h.transport.value(), b"")
+        self.assertEqual(factory.events, [])
+        # The header and the client's first bytes, in one read.
+        h.feed(V2_TCP4 + b"EHLO client\r\n")
+        self.assertEqual(h.transport.value(), b"220 ready\r\n250 EHLO client\r\n")
+        self.assertEqual(factory.addresses, [CLIENT])
+        self.assertEqual([event for event, _ in factory.events], ["build", "made", "data"])
+
+    def test_client_waiting_for_the_greeting_is_closed(self) -> None:
+        """What happens with NLB's default placement and a server-first protocol."""
+        factory = RecordingFactory(Greeting)
+        h = Harness(ProxyProtocolPolicy(timeout=3), factory=factory)
+        h.clock.advance(3)
+        self.assertTrue(h.closed)
+        self.assertEqual(h.transport.value(), b"")
+        self.assertEqual(factory.events, [])
+        self.assertEqual(h.wrapper.stats.timed_out, 1)
 
 
 class DeadlinesTests(SynchronousTestCase):
