@@ -137,9 +137,9 @@ class _Row:
 # count them and find a CRC32C, and verify it with the same C crc32c over a
 # memoryview without a copy. It validates nothing: any other byte is trusted.
 
-from pptwisted._addresses import ipv4_address, ipv6_address  # noqa: E402
-from pptwisted._tlv import TLVs  # noqa: E402
 from pptwisted.codec import Command, Family, Transport  # noqa: E402
+from pptwisted.codec._addresses import ipv4_address, ipv6_address  # noqa: E402
+from pptwisted.codec._tlv import TLVs  # noqa: E402
 
 _new = tuple.__new__
 _ntoa = socket.inet_ntoa

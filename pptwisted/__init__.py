@@ -15,18 +15,18 @@ from __future__ import annotations
 import importlib
 import warnings
 
-from ._client import ProxyProtocolClientEndpoint
-from ._datagram import ProxyDatagramSender, ProxyProtocolDatagramWrapper
-from ._describe import header_for_connection
-from ._endpoint import ProxyProtocolServerEndpoint
-from ._errors import IncompleteHeader, InvalidHeader, ProxyProtocolError
-from ._header import ProxyHeader
 from ._interfaces import IProxyProtocolTransport
-from ._parser import HeaderParser, parse_header
 from ._policy import ProxyProtocolPolicy
-from ._stats import ProxyProtocolStats
-from ._tlv import TLV, TLVType
-from ._wrapper import ProxyProtocolWrapper, get_proxy_header, get_proxy_transport
+from .codec._errors import IncompleteHeader, InvalidHeader, ProxyProtocolError
+from .codec._header import ProxyHeader
+from .codec._parser import HeaderParser, parse_header
+from .codec._tlv import TLV, TLVType
+from .datagram._datagram import ProxyDatagramSender, ProxyProtocolDatagramWrapper
+from .endpoints._client import ProxyProtocolClientEndpoint
+from .endpoints._describe import header_for_connection
+from .endpoints._server import ProxyProtocolServerEndpoint
+from .stream._stats import ProxyProtocolStats
+from .stream._wrapper import ProxyProtocolWrapper, get_proxy_header, get_proxy_transport
 
 __version__ = "0.1.0"
 

@@ -33,8 +33,8 @@ from twisted.web.error import SchemeNotSupported
 from twisted.web.iweb import IAgentEndpointFactory, IPolicyForHTTPS
 from zope.interface import implementer
 
-from ._client import ProxyProtocolClientEndpoint
-from ._header import ProxyHeader
+from .codec._header import ProxyHeader
+from .endpoints._client import ProxyProtocolClientEndpoint
 
 if TYPE_CHECKING:
     from treq.client import HTTPClient

@@ -10,7 +10,7 @@ Reading them back needs none of this: L{ProxyHeader} has typed accessors
 (C{header.ssl}, C{header.aws_vpce_id}, ...).
 """
 
-from ._tlv import (
+from .codec._tlv import (
     DEFAULT_MAX_TLVS,
     PP2_CLIENT_CERT_CONN,
     PP2_CLIENT_CERT_SESS,

@@ -11,9 +11,9 @@ from typing import Any
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.interfaces import IAddress, ITransport
 
-from .._header import ProxyHeader
-from .._tlv import TLV, TLVType
-from .._wrapper import get_proxy_transport
+from ..codec._header import ProxyHeader
+from ..codec._tlv import TLV, TLVType
+from ..stream._wrapper import get_proxy_transport
 
 __all__ = ["describe_connection", "describe_header", "render_text"]
 

@@ -1,5 +1,5 @@
 """
-L{pptwisted._alarm}: the header timer on a real reactor is kept by a
+L{pptwisted.stream._alarm}: the header timer on a real reactor is kept by a
 sleeping thread, not by the reactor's timed calls, and still fires in the
 reactor thread, on time, once; cancelled and moved calls behave as a
 C{DelayedCall}'s would.
@@ -24,8 +24,8 @@ from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from pptwisted import ProxyProtocolServerEndpoint
-from pptwisted._alarm import Alarm, call_later_for
-from pptwisted._deadlines import Deadlines
+from pptwisted.stream._alarm import Alarm, call_later_for
+from pptwisted.stream._deadlines import Deadlines
 
 
 def _sleep(seconds: float) -> Deferred[None]:
@@ -228,7 +228,7 @@ class ReactorLoopTests(TestCase):
 
 FORK_CHILD = r"""
 import os, sys, threading, time
-from pptwisted._alarm import Alarm
+from pptwisted.stream._alarm import Alarm
 
 class Reactor:
     def __init__(self):

@@ -28,8 +28,8 @@ from pptwisted import (
     get_proxy_header,
     get_proxy_transport,
 )
-from pptwisted._datagram import datagram_header
 from pptwisted.datagram import ProxyDatagramStats
+from pptwisted.datagram._datagram import datagram_header
 
 from ..interop.harness import run_as_deferred
 

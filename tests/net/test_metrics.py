@@ -28,10 +28,10 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from pptwisted import ProxyProtocolPolicy, ProxyProtocolStats, ProxyProtocolWrapper
-from pptwisted._endpoint import policy_from_options
-from pptwisted._registry import address_name, listeners, track, untrack
-from pptwisted._stats import HEADER_DELAY_BUCKETS
+from pptwisted.endpoints._registry import address_name, listeners, track, untrack
+from pptwisted.endpoints._server import policy_from_options
 from pptwisted.metrics import OUTCOMES, ProxyProtocolCollector, metrics_resource, register
+from pptwisted.stream._stats import HEADER_DELAY_BUCKETS
 
 from ..compat import Started
 
@@ -228,7 +228,7 @@ class RegistryTests(SynchronousTestCase):
 
     def test_weak(self) -> None:
         """A dropped wrapper leaves the registry (no leak)."""
-        from pptwisted import _registry
+        from pptwisted.endpoints import _registry
 
         wrapper = _wrapper()
         track(wrapper, "weak-test")

@@ -20,10 +20,10 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from pptwisted import ProxyHeader, ProxyProtocolPolicy, ProxyProtocolWrapper
-from pptwisted._connection import ConnectionState, ProxyProtocolConnection
-from pptwisted._endpoint import policy_from_options
-from pptwisted._pending import default_max_pending, pending_connections
-from pptwisted._stats import HEADER_DELAY_BUCKETS
+from pptwisted.endpoints._server import policy_from_options
+from pptwisted.stream._connection import ConnectionState, ProxyProtocolConnection
+from pptwisted.stream._pending import default_max_pending, pending_connections
+from pptwisted.stream._stats import HEADER_DELAY_BUCKETS
 from pptwisted.tlv import aws_vpce_tlv
 
 from ..helpers import inet4, seal_crc32c, tlv, v2
@@ -420,7 +420,7 @@ class CheckTests(SynchronousTestCase):
 
     def test_bytes_while_checking_are_bounded(self) -> None:
         """Past 64 KiB the connection stops reading until the check answers."""
-        from pptwisted._connection import CHECK_BUFFER_BYTES
+        from pptwisted.stream._connection import CHECK_BUFFER_BYTES
 
         answer: Deferred[bool] = Deferred()
         server = Server(ProxyProtocolPolicy(check=lambda h, p: answer))
@@ -620,7 +620,7 @@ class RescanTests(SynchronousTestCase):
     LONG = v2(0x21, 0x11, ADDRESSES + tlv(0xE0, b"z" * 400))
 
     def test_long_header_bytewise(self) -> None:
-        from pptwisted._connection import RESCAN_BYTES
+        from pptwisted.stream._connection import RESCAN_BYTES
 
         self.assertGreater(len(self.LONG), RESCAN_BYTES)
         for data in (self.LONG, V2_THREE_TLVS, V1_TCP4):

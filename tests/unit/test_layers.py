@@ -66,7 +66,7 @@ class LibraryNeverImportsToolsTests(SynchronousTestCase):
             _imports(PACKAGE / "probe.py") | {"x"} and _imports(PACKAGE / "tools" / "whoami.py"),
         )
         self.assertIn("pptwisted.tools.probe", _imports(PACKAGE / "probe.py"))
-        self.assertIn("pptwisted._datagram", _imports(PACKAGE / "tools" / "whoami.py"))
+        self.assertIn("pptwisted.datagram._datagram", _imports(PACKAGE / "tools" / "whoami.py"))
 
     def test_codec_imports_only_the_codec(self) -> None:
         """The codec modules import no other pptwisted module."""
@@ -109,7 +109,7 @@ class CodecImportsTests(SynchronousTestCase):
             [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
         ).stdout.split()
         loaded = set(out)
-        self.assertIn("pptwisted._parser", loaded)
+        self.assertIn("pptwisted.codec._parser", loaded)
         forbidden = [
             m
             for m in loaded
@@ -117,12 +117,12 @@ class CodecImportsTests(SynchronousTestCase):
             or m.startswith("pptwisted.tools")
             or m
             in (
-                "pptwisted._endpoint",
-                "pptwisted._client",
-                "pptwisted._wrapper",
-                "pptwisted._connection",
-                "pptwisted._handover",
-                "pptwisted._datagram",
+                "pptwisted.endpoints._server",
+                "pptwisted.endpoints._client",
+                "pptwisted.stream._wrapper",
+                "pptwisted.stream._connection",
+                "pptwisted.stream._handover",
+                "pptwisted.datagram._datagram",
             )
         ]
         self.assertEqual(forbidden, [])

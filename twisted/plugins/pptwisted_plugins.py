@@ -9,8 +9,8 @@ instantiates objects defined in pptwisted and never imports the reactor
 
 from twisted.application.service import ServiceMaker
 
-from pptwisted._client import ProxyClientParser
-from pptwisted._endpoint import ProxyServerParser
+from pptwisted.endpoints._client import ProxyClientParser
+from pptwisted.endpoints._server import ProxyServerParser
 
 proxyServerEndpointParser = ProxyServerParser()
 proxyClientEndpointParser = ProxyClientParser()

@@ -4,14 +4,14 @@ connects first. It reads the PROXY header (spec section 2: "the receiver
 must not start processing the connection before it receives a complete and
 valid PROXY protocol header"), applies the policy, and only then builds the
 application's protocol with the client's address and hands the connection
-over (L{pptwisted._handover}).
+over (L{pptwisted.stream._handover}).
 
 One place for each decision: L{_accept} is where a header is accepted (and
 the policy's C{check} asked) before the application is built, L{_reject}
 where every rejection is counted and logged (rate-limited, per listener),
 and L{_start_waiting}/L{_stop_waiting} where a pending connection enters and
 leaves the wrapper's L{Deadlines}, the process's cap on pending connections
-(L{pptwisted._pending}) and the C{pending} gauge.
+(L{pptwisted.stream._pending}) and the C{pending} gauge.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementedBy, implementer
 
-from ._errors import IncompleteHeader, InvalidHeader, NotProxyHeader
+from ..codec._errors import IncompleteHeader, InvalidHeader, NotProxyHeader
+from ..codec._header import ProxyHeader
+from ..codec._parser import HeaderParser, parse_header
 from ._handover import CONSTRUCTED, app_log_prefix, forwarding_spec, hand_over, relay
-from ._header import ProxyHeader
-from ._parser import HeaderParser, parse_header
 from ._pending import pending_connections
 from ._stats import HEADER_DELAY_BUCKETS
 
@@ -492,7 +492,7 @@ class ProxyProtocolConnection:
     def evict(self) -> None:
         """
         Close: too many connections wait for their header in this process,
-        and this one has waited longest (called by L{pptwisted._pending}).
+        and this one has waited longest (called by L{pptwisted.stream._pending}).
         """
         if self.state is not _READING and self.state is not _CHECKING:
             return

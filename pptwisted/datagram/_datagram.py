@@ -39,14 +39,14 @@ from twisted.internet.protocol import AbstractDatagramProtocol, DatagramProtocol
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from ._errors import IncompleteHeader, InvalidHeader, NotProxyHeader, ProxyProtocolError
-from ._header import V2_SIGNATURE, Family, ProxyHeader, Transport
-from ._interfaces import IProxyProtocolTransport
-from ._parser import parse_header
-from ._policy import ProxyProtocolPolicy
-from ._ratelimit import DEFAULT_BURST, DEFAULT_INTERVAL, RateLimitedLog
-from ._tlv import TLV
-from ._v2 import decode_v2
+from .._interfaces import IProxyProtocolTransport
+from .._policy import ProxyProtocolPolicy
+from .._ratelimit import DEFAULT_BURST, DEFAULT_INTERVAL, RateLimitedLog
+from ..codec._errors import IncompleteHeader, InvalidHeader, NotProxyHeader, ProxyProtocolError
+from ..codec._header import V2_SIGNATURE, Family, ProxyHeader, Transport
+from ..codec._parser import parse_header
+from ..codec._tlv import TLV
+from ..codec._v2 import decode_v2
 
 __all__ = [
     "DEFAULT_FLOW_TIMEOUT",

@@ -17,12 +17,12 @@ from twisted.internet.interfaces import (
 from twisted.logger import Logger
 from twisted.protocols.policies import WrappingFactory
 
+from .._policy import ProxyProtocolPolicy
+from .._ratelimit import RateLimitedLog
 from ._connection import ProxyProtocolConnection
 from ._deadlines import Deadlines
 from ._handover import get_proxy_header, get_proxy_transport
 from ._pending import default_max_pending
-from ._policy import ProxyProtocolPolicy
-from ._ratelimit import RateLimitedLog
 from ._stats import ProxyProtocolStats
 
 __all__ = [

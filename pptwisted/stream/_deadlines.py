@@ -5,7 +5,7 @@ a receiver should wait a bounded time for the header, at least 3 seconds).
 One timer serves every pending connection: while the timeout stays the same,
 deadlines come in arrival order, so the timer is set for the oldest one only
 (no C{DelayedCall} per connection). On a real reactor the timer is an
-L{pptwisted._alarm.Alarm}'s, which costs the reactor's loop nothing while it
+L{pptwisted.stream._alarm.Alarm}'s, which costs the reactor's loop nothing while it
 waits; on other clocks (tests), the clock's C{callLater}.
 """
 

@@ -42,8 +42,8 @@ from twisted.python.failure import Failure
 from zope.interface import classImplements, implementer
 from zope.interface.declarations import Provides
 
-from ._header import ProxyHeader
-from ._interfaces import IProxyProtocolTransport
+from .._interfaces import IProxyProtocolTransport
+from ..codec._header import ProxyHeader
 from ._secure import conform, secure_connection
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -200,7 +200,7 @@ def _constructed_class(base: Any) -> Any:
             reader.factory.protocols.pop(reader, None)
 
     def __conform__(self: Any, interface: Any) -> Any:
-        # ISSLTransport when the proxy terminated TLS (pptwisted._secure).
+        # ISSLTransport when the proxy terminated TLS (pptwisted.stream._secure).
         return conform(self, self._pptwisted_secure, interface)
 
     def __repr__(self: Any) -> str:
@@ -576,7 +576,7 @@ class ProxiedTransport:
             self.deliver(app, held)
 
     def __conform__(self, interface: Any) -> Any:
-        # ISSLTransport when the proxy terminated TLS (pptwisted._secure).
+        # ISSLTransport when the proxy terminated TLS (pptwisted.stream._secure).
         return conform(self, self._secure, interface)
 
     def __getattr__(self, name: str) -> Any:

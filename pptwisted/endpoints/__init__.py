@@ -5,9 +5,9 @@ C{clientFromString} (the plugin dropin instantiates them), and the options
 those strings take.
 """
 
+from .._policy import DEFAULT_TIMEOUT
 from ._client import CLIENT_OPTIONS, ProxyClientParser, ProxyProtocolClientEndpoint
-from ._endpoint import SERVER_OPTIONS, ProxyProtocolServerEndpoint, ProxyServerParser
-from ._policy import DEFAULT_TIMEOUT
+from ._server import SERVER_OPTIONS, ProxyProtocolServerEndpoint, ProxyServerParser
 
 __all__ = [
     "CLIENT_OPTIONS",
