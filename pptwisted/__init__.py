@@ -15,18 +15,25 @@ from __future__ import annotations
 import importlib
 import warnings
 
-from ._interfaces import IProxyProtocolTransport
+from ._interfaces import IProxyProtocolTransport, get_proxy_header, get_proxy_transport
 from ._policy import ProxyProtocolPolicy
-from .codec._errors import IncompleteHeader, InvalidHeader, ProxyProtocolError
-from .codec._header import ProxyHeader
-from .codec._parser import HeaderParser, parse_header
-from .codec._tlv import TLV, TLVType
-from .datagram._datagram import ProxyDatagramSender, ProxyProtocolDatagramWrapper
-from .endpoints._client import ProxyProtocolClientEndpoint
-from .endpoints._describe import header_for_connection
-from .endpoints._server import ProxyProtocolServerEndpoint
-from .stream._stats import ProxyProtocolStats
-from .stream._wrapper import ProxyProtocolWrapper, get_proxy_header, get_proxy_transport
+from .codec import (
+    TLV,
+    HeaderParser,
+    IncompleteHeader,
+    InvalidHeader,
+    ProxyHeader,
+    ProxyProtocolError,
+    TLVType,
+    parse_header,
+)
+from .datagram import ProxyDatagramSender, ProxyProtocolDatagramWrapper
+from .endpoints import (
+    ProxyProtocolClientEndpoint,
+    ProxyProtocolServerEndpoint,
+    header_for_connection,
+)
+from .stream import ProxyProtocolStats, ProxyProtocolWrapper
 
 __version__ = "0.1.0"
 

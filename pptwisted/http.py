@@ -33,8 +33,8 @@ from twisted.web.error import SchemeNotSupported
 from twisted.web.iweb import IAgentEndpointFactory, IPolicyForHTTPS
 from zope.interface import implementer
 
-from .codec._header import ProxyHeader
-from .endpoints._client import ProxyProtocolClientEndpoint
+from .codec import ProxyHeader
+from .endpoints import ProxyProtocolClientEndpoint
 
 if TYPE_CHECKING:
     from treq.client import HTTPClient

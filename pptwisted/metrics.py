@@ -42,7 +42,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import REGISTRY, CollectorRegistry
 
 from .endpoints._registry import listeners, track, untrack
-from .stream._stats import HEADER_DELAY_BUCKETS, ProxyProtocolStats, StatsSnapshot
+from .stream import HEADER_DELAY_BUCKETS, ProxyProtocolStats, StatsSnapshot
 
 if TYPE_CHECKING:
     from twisted.web.resource import IResource

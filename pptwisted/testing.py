@@ -27,9 +27,8 @@ from twisted.internet.interfaces import IAddress, IProtocol, IProtocolFactory
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from ._policy import ProxyProtocolPolicy
-from .codec._header import ProxyHeader
-from .stream._connection import ProxyProtocolConnection
-from .stream._wrapper import ProxyProtocolWrapper
+from .codec import ProxyHeader
+from .stream import ProxyProtocolConnection, ProxyProtocolWrapper
 
 __all__ = ["LISTENER", "LOAD_BALANCER", "ProxiedConnection", "proxied_connection"]
 

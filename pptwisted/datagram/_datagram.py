@@ -42,6 +42,7 @@ from zope.interface import implementer
 from .._interfaces import IProxyProtocolTransport
 from .._policy import ProxyProtocolPolicy
 from .._ratelimit import DEFAULT_BURST, DEFAULT_INTERVAL, RateLimitedLog
+from ..codec._addresses import address_text
 from ..codec._errors import IncompleteHeader, InvalidHeader, NotProxyHeader, ProxyProtocolError
 from ..codec._header import V2_SIGNATURE, Family, ProxyHeader, Transport
 from ..codec._parser import parse_header
@@ -118,14 +119,6 @@ class ProxyDatagramStats:
     replies_dropped: int = 0
 
 
-def _describe(address: Any) -> str:
-    try:
-        host, port = address[0], address[1]
-    except (TypeError, IndexError, KeyError):
-        return repr(address)
-    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-
-
 def _udp_address(address: HostPort) -> IPv4Address | IPv6Address:
     host, port = address[0], address[1]
     if ":" in host:
@@ -177,7 +170,7 @@ class ProxyDatagramTransport:
             wrapper.stats.replies_dropped += 1
             wrapper._ratelog.emit(
                 "unknown-client",
-                _describe(addr),
+                address_text(addr),
                 "Dropped a reply to {peer}: {rule}: no flow from this client"
                 " (unknown, evicted or expired)",
             )
@@ -412,7 +405,7 @@ class ProxyProtocolDatagramWrapper(DatagramProtocol):
             _log.failure(
                 "{protocol} raised while handling a datagram from {peer}",
                 protocol=self.protocol,
-                peer=_describe(addr),
+                peer=address_text(addr),
             )
 
     def _parse(self, datagram: bytes, addr: HostPort) -> tuple[ProxyHeader, bytes] | None:
@@ -581,7 +574,7 @@ class ProxyProtocolDatagramWrapper(DatagramProtocol):
         self.stats.dropped[reason] += 1
         self._ratelog.emit(
             reason,
-            _describe(addr),
+            address_text(addr),
             "Dropped datagram from {peer}: {rule}: {detail}; received {excerpt}",
             detail=detail,
             excerpt=datagram[:EXCERPT_BYTES].hex(" ") or "nothing",
@@ -604,7 +597,7 @@ class ProxyProtocolDatagramWrapper(DatagramProtocol):
         self.stats.dropped["untrusted"] += 1
         self._ratelog.emit(
             "untrusted",
-            _describe(addr),
+            address_text(addr),
             "Dropped datagram from {peer}: {rule}: the peer is not in the trusted networks",
         )
 

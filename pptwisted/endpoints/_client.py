@@ -3,7 +3,7 @@ Sending PROXY headers (spec section 2: the sender writes the header before
 any other byte of the connection, and before a TLS handshake).
 
 L{ProxyProtocolClientEndpoint} wraps any client endpoint; C{proxy:} is its
-prefix for C{clientFromString}. (L{pptwisted.endpoints._describe} builds the header
+prefix for C{clientFromString}. (L{pptwisted.endpoints._connection_header} builds the header
 that describes a live connection, for relays.)
 """
 

@@ -33,6 +33,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementedBy, implementer
 
+from ..codec._addresses import address_text
 from ..codec._errors import IncompleteHeader, InvalidHeader, NotProxyHeader
 from ..codec._header import ProxyHeader
 from ..codec._parser import HeaderParser, parse_header
@@ -46,7 +47,7 @@ _FIRST_BUCKET = HEADER_DELAY_BUCKETS[0]
 if TYPE_CHECKING:  # pragma: no cover
     from ._wrapper import ProxyProtocolWrapper
 
-__all__ = ["EXCERPT_BYTES", "ConnectionState", "ProxyProtocolConnection", "describe"]
+__all__ = ["EXCERPT_BYTES", "ConnectionState", "ProxyProtocolConnection"]
 
 _log = Logger(namespace="pptwisted")
 
@@ -97,19 +98,7 @@ POLICY_RULE = "policy"
 def _source(address: IAddress | None) -> str:
     """What rate-limited summaries count distinct peers by: the host, not the port."""
     host = getattr(address, "host", None)
-    return host if host is not None else describe(address)
-
-
-def describe(address: IAddress | None) -> str:
-    """An address as log lines show it: C{host:port}, C{[v6]:port}, C{unix:...}."""
-    host = getattr(address, "host", None)
-    if host is not None:
-        port = getattr(address, "port", "")
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    name = getattr(address, "name", None)
-    if name is not None:
-        return f"unix:{name!r}"
-    return repr(address)
+    return host if host is not None else address_text(address)
 
 
 @implementer(IProtocol, ILoggingContext)
@@ -431,7 +420,7 @@ class ProxyProtocolConnection:
         peer = self.transport.getPeer()
         factory.rejection_log.emit(
             reason,
-            describe(peer),
+            address_text(peer),
             "Rejected connection from {peer}: {reason}: {detail}; received {excerpt}",
             reason=reason,
             detail=detail,
@@ -462,7 +451,7 @@ class ProxyProtocolConnection:
         peer = self.transport.getPeer()
         factory.rejection_log.emit(
             "timeout",
-            describe(peer),
+            address_text(peer),
             "Timed out after {timeout}s waiting for a PROXY header from {peer};"
             " received {count} byte(s)",
             timeout=factory.policy.timeout,
@@ -502,7 +491,7 @@ class ProxyProtocolConnection:
         peer = self.transport.getPeer()
         factory.rejection_log.emit(
             "evicted",
-            describe(peer),
+            address_text(peer),
             "Closed the connection from {peer}, the oldest of {cap} waiting for a"
             " PROXY header (proxyMaxPending); received {count} byte(s)",
             cap=factory.max_pending,
@@ -512,7 +501,7 @@ class ProxyProtocolConnection:
         self.transport.loseConnection()
 
     def __repr__(self) -> str:
-        real = describe(self.transport.getPeer()) if self.transport is not None else "-"
+        real = address_text(self.transport.getPeer()) if self.transport is not None else "-"
         return f"<{type(self).__name__} {self.state.name} real={real}>"
 
 

@@ -21,7 +21,6 @@ from .._policy import ProxyProtocolPolicy
 from .._ratelimit import RateLimitedLog
 from ._connection import ProxyProtocolConnection
 from ._deadlines import Deadlines
-from ._handover import get_proxy_header, get_proxy_transport
 from ._pending import default_max_pending
 from ._stats import ProxyProtocolStats
 
@@ -31,8 +30,6 @@ __all__ = [
     "ProxyProtocolConnection",
     "ProxyProtocolStats",
     "ProxyProtocolWrapper",
-    "get_proxy_header",
-    "get_proxy_transport",
 ]
 
 #: Rejections of one rule logged in full per interval, per listener.

@@ -19,7 +19,7 @@ from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.interfaces import IReactorTime
 
-from ..codec._header import ProxyHeader
+from ..codec import ProxyHeader
 from ._cli import parse_address, parse_tlv
 
 __all__ = ["main"]

@@ -79,7 +79,7 @@ class ListTests(SynchronousTestCase):
         """The two private APIs with public equivalents are no longer used."""
         for module, needle in (
             ("pptwisted.http", "_StandardEndpointFactory("),
-            ("pptwisted.endpoints._describe", "._name"),
+            ("pptwisted.endpoints._connection_header", "._name"),
         ):
             self.assertNotIn(needle, inspect.getsource(importlib.import_module(module)))
 
@@ -221,7 +221,7 @@ class PublicReplacementTests(SynchronousTestCase):
         """C{sig_alg} is OpenSSL's long name for the signature algorithm."""
         from OpenSSL import crypto
 
-        from pptwisted.endpoints._describe import _certificate_details
+        from pptwisted.endpoints._connection_header import _certificate_details
 
         _, pem = make_self_signed("client.example")
         details = _certificate_details(crypto.load_certificate(crypto.FILETYPE_PEM, pem))

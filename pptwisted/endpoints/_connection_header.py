@@ -13,6 +13,7 @@ from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.interfaces import ISSLTransport, ITransport
 from twisted.logger import Logger
 
+from .._interfaces import get_proxy_header
 from ..codec._header import ProxyHeader
 from ..codec._tlv import (
     PP2_CLIENT_CERT_CONN,
@@ -22,7 +23,6 @@ from ..codec._tlv import (
     TLVType,
     ssl_tlv,
 )
-from ..stream._handover import get_proxy_header
 
 __all__ = ["header_for_connection"]
 
