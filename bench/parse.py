@@ -253,7 +253,7 @@ def _ssl() -> TLV:
     )
 
 
-def _worst() -> bytes:
+def worst_header() -> bytes:
     """
     The costliest header the default caps accept (issue 12), found by
     trying the shapes that make the walk and the reads work most: v2 TCP6,
@@ -317,7 +317,7 @@ def _rows() -> list[_Row]:
         reads=_READ_SSL,
         peers=("twisted",),
     )
-    worst = _worst()
+    worst = worst_header()
     rows.append(
         _Row(
             WORST,

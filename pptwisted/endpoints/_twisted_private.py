@@ -1,9 +1,8 @@
 """
 Every private API of Twisted and of its TLS stack that pptwisted still
-uses, in one place, with the reason and why no public one serves
-(DESIGN.md: "where a private one is unavoidable, list it in one place and
-guard it"). C{tests/unit/test_private_apis.py} checks each entry against the
-installed Twisted, failing with the entry's name and use when one changes,
+uses, in one place, each with its reason and why no public one serves.
+C{tests/unit/test_private_apis.py} guards them: it checks each entry against
+the installed Twisted, failing with the entry's name and use when one changes,
 and checks that each entry is still used where it says.
 
 The accessors below are the only code that reads Twisted's private
@@ -93,7 +92,7 @@ PRIVATE_APIS: tuple[PrivateAPI, ...] = (
     ),
     PrivateAPI(
         "twisted.internet.tcp.Port.transport, twisted.internet.unix.Port.transport",
-        "pptwisted.stream._handover",
+        "pptwisted.stream._constructed",
         'getattr(port, "transport"',
         "The class a port builds its connections from: set to our subclasses of"
         " tcp.Server/unix.Server so the application gets a plain transport with the"
@@ -102,7 +101,7 @@ PRIVATE_APIS: tuple[PrivateAPI, ...] = (
     PrivateAPI(
         "twisted.internet.tcp.Server / unix.Server (.client, .hostname, .logstr, .repstr,"
         " .sessionno, .connected, .disconnecting)",
-        "pptwisted.stream._handover",
+        "pptwisted.stream._constructed",
         "transport.logstr",
         "Undocumented attributes of Twisted's connection classes, set at hand-over so that"
         " repr, log prefixes and getPeer() show the client (as startTLS changes"

@@ -38,6 +38,12 @@ class _Insecure:
 
 
 def _parser() -> argparse.ArgumentParser:
+    """
+    The command line of C{python -m pptwisted.probe}: the URL to request,
+    the header to send (addresses, version, TLVs, CRC32C) and the request's
+    method, timeout and TLS check. Only parsing: L{build_header} turns the
+    result into a L{ProxyHeader}, which validates the addresses and TLVs.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m pptwisted.probe",
         description="Send an HTTP request through a PROXY header; print status and body.",

@@ -575,12 +575,12 @@ class AmplificationTests(SynchronousTestCase):
         return held_bytes(wire)
 
     def test_bounded(self) -> None:
-        from bench.parse import _worst
+        from bench.parse import worst_header
         from pptwisted import TLV
 
         a = (IPv4Address("TCP", "192.0.2.1", 1), IPv4Address("TCP", "192.0.2.2", 2))
         cases = {
-            "worst accepted (16 KiB, 64 TLVs, CRC32C)": _worst(),
+            "worst accepted (16 KiB, 64 TLVs, CRC32C)": worst_header(),
             "64 empty TLVs": ProxyHeader.proxy(*a, tlvs=[TLV(0x04, b"")] * 64).to_bytes(),
             "64 TLVs of 250 bytes": ProxyHeader.proxy(
                 *a, tlvs=[TLV(0xE0, b"y" * 250)] * 64
@@ -641,7 +641,8 @@ class RescanTests(SynchronousTestCase):
         protocol, _ = server.connect()
         protocol.dataReceived(self.LONG[:300])
         self.assertIsNotNone(protocol._parser)
-        self.assertEqual(protocol._head, self.LONG[:32])
+        self.assertEqual(protocol._prefix, b"")
+        self.assertEqual(protocol._excerpt, self.LONG[:32])
 
     def test_long_header_rejected_excerpt(self) -> None:
         events = capture(self)
