@@ -8,7 +8,7 @@ are also in L{pptwisted}.
 """
 
 from ._connection import ConnectionState, ProxyProtocolConnection
-from ._handover import ProxiedTransport
+from ._relayed import ProxiedTransport
 from ._stats import HEADER_DELAY_BUCKETS, ProxyProtocolStats, StatsSnapshot
 from ._wrapper import REJECTION_LOG_BURST, REJECTION_LOG_INTERVAL, ProxyProtocolWrapper
 

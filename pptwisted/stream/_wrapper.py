@@ -47,7 +47,8 @@ class ProxyProtocolWrapper(WrappingFactory):
     Given to a port of C{proxy:}, the application gets Twisted's own
     transport, created by the port as a class of ours; given to any other
     port (C{reactor.listenTCP}, an adopted socket), the wrapper stays in the
-    path. The application sees the same either way.
+    path. The application sees the same either way. What each connection
+    reads of its wrapper is L{pptwisted.stream._factory.ConnectionFactory}.
 
     @ivar policy: the L{ProxyProtocolPolicy} in force; a new one takes
         effect, whole, for the connections that come after.

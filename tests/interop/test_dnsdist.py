@@ -30,7 +30,7 @@ from pptwisted import (
     get_proxy_header,
 )
 from pptwisted.codec import Command, Transport
-from pptwisted.datagram._datagram import datagram_header
+from pptwisted.datagram._sender import datagram_header
 
 from .harness import (
     EXAMPLES,

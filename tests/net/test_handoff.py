@@ -47,7 +47,7 @@ from pptwisted import (
     get_proxy_header,
     get_proxy_transport,
 )
-from pptwisted.stream._handover import ProxiedTransport
+from pptwisted.stream import ProxiedTransport
 
 from ..certs import write_self_signed
 
@@ -593,7 +593,7 @@ class ConstructionTests(TestCase):
     """Which path each kind of port takes."""
 
     async def test_proxy_ports_construct(self) -> None:
-        from pptwisted.stream._handover import CONSTRUCTED
+        from pptwisted.stream._constructed import CONSTRUCTED
 
         for description in ("proxy:tcp:0:interface=127.0.0.1",):
             port = await serverFromString(reactor, description).listen(ProbeFactory())
@@ -604,7 +604,7 @@ class ConstructionTests(TestCase):
         """A port whose transport class is not Twisted's own keeps it (relayed)."""
         from twisted.internet import tcp
 
-        from pptwisted.stream._handover import CONSTRUCTED, construct_connections
+        from pptwisted.stream._constructed import CONSTRUCTED, construct_connections
 
         class Custom(tcp.Server):
             pass
