@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import connections, datagram, endtoend, hardening, parse
-from bench._timing import environment, format_environment
+from bench._timing import environment, format_environment, format_rows
 
 CHART = Path(__file__).resolve().parent / "results.png"
 CAP_KIB = 16.0
@@ -185,26 +185,6 @@ def parse_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             )
         )
     return rows
-
-
-def format_rows(rows: list[dict[str, Any]]) -> str:
-    header = ("figure", "pptwisted", "peers", "ratio", "target", "met")
-    lines = [
-        [
-            r["row"],
-            f"{r['pptwisted']:.2f} {r['unit']}",
-            r["peers"],
-            f"{r['ratio']:.3f}x",
-            r["target"],
-            "yes" if r["met"] else "NO",
-        ]
-        for r in rows
-    ]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=False)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
-    out.append("  ".join("-" * w for w in widths))
-    out += ["  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)) for line in lines]
-    return "\n".join(out)
 
 
 README = Path(__file__).resolve().parent.parent / "README.md"

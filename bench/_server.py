@@ -24,7 +24,7 @@ from twisted.internet.protocol import Factory, Protocol
 from zope.interface import implementer
 
 from pptwisted import parse_header
-from pptwisted._alarm import call_later_for
+from pptwisted.stream._alarm import call_later_for
 
 RESPONSE = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
@@ -112,14 +112,14 @@ def listen_floor(factory: Factory) -> IListeningPort:
     connections are created as L{FloorServer}, parsing with C{parse_header},
     one dispatch to the application, and a header timer kept armed (as the
     receiver's is while connections come and go, on a thread of
-    L{pptwisted._alarm}: with the reactor's C{callLater} instead, the floor
+    L{pptwisted.stream._alarm}: with the reactor's C{callLater} instead, the floor
     is 11k instructions higher).
     """
     port = tcp.Port(0, FloorFactory(factory), 1024, "127.0.0.1", reactor)
     port.transport = FloorServer
     port.startListening()
     # The header timer, armed the cheapest way known: as the receiver's is
-    # (pptwisted._alarm), off the reactor's timed calls.
+    # (pptwisted.stream._alarm), off the reactor's timed calls.
     call_later_for(reactor)(1e6, lambda: None)  # type: ignore[arg-type]
     return port
 

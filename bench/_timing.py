@@ -40,6 +40,7 @@ __all__ = [
     "Timing",
     "environment",
     "format_environment",
+    "format_rows",
     "format_table",
     "main",
     "measure",
@@ -274,6 +275,31 @@ def format_table(results: Sequence[Result]) -> str:
             + f"  {r['fastest_peer'] or '-':<{peer_w}}  {speedup:>8}{mark}"
         )
     return "\n".join(lines)
+
+
+def format_rows(rows: Sequence[Mapping[str, Any]]) -> str:
+    """
+    The summary rows of C{python -m bench} (and of C{bench/hardening.py})
+    as a text table: each figure, pptwisted's value, the peers, the ratio,
+    the target and whether it is met.
+    """
+    header = ("figure", "pptwisted", "peers", "ratio", "target", "met")
+    lines = [
+        [
+            r["row"],
+            f"{r['pptwisted']:.2f} {r['unit']}",
+            r["peers"],
+            f"{r['ratio']:.3f}x",
+            r["target"],
+            "yes" if r["met"] else "NO",
+        ]
+        for r in rows
+    ]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=False)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    out.append("  ".join("-" * w for w in widths))
+    out += ["  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)) for line in lines]
+    return "\n".join(out)
 
 
 def target_line(results: Sequence[Result]) -> str:

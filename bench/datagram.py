@@ -72,8 +72,8 @@ if not __package__:  # run as a script: python bench/datagram.py
 
 import bench._timing as timing
 from pptwisted import ProxyProtocolDatagramWrapper
-from pptwisted._datagram import datagram_header
-from pptwisted._parser import parse_header
+from pptwisted.codec._parser import parse_header
+from pptwisted.datagram._sender import datagram_header
 
 __all__ = ["CPU_TARGET_US", "EVICT_TARGET_US", "LARGEST_TABLE", "QPS_TARGET", "run"]
 

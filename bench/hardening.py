@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import _attack as attack
+from bench._timing import format_rows
 
 #: A v1 header cut in half: what a pending connection has sent.
 HALF_V1 = b"PROXY TCP4 192.0.2.1 198.51.100.1 "
@@ -201,9 +202,9 @@ def held_bytes(wire: bytes) -> int:
 
 def amplification() -> dict[str, Any]:
     """Bytes the worst accepted header holds, against its size on the wire."""
-    from bench.parse import _worst
+    from bench.parse import worst_header
 
-    wire = bytes(_worst())
+    wire = bytes(worst_header())
     held = held_bytes(wire)
     return {"wire_bytes": len(wire), "held_bytes": held, "ratio": held / len(wire)}
 
@@ -306,8 +307,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
-    from bench.__main__ import format_rows
-
     print(format_rows(rows(figures)))
     return 0
 

@@ -137,9 +137,9 @@ class _Row:
 # count them and find a CRC32C, and verify it with the same C crc32c over a
 # memoryview without a copy. It validates nothing: any other byte is trusted.
 
-from pptwisted._addresses import ipv4_address, ipv6_address  # noqa: E402
-from pptwisted._tlv import TLVs  # noqa: E402
 from pptwisted.codec import Command, Family, Transport  # noqa: E402
+from pptwisted.codec._addresses import ipv4_address, ipv6_address  # noqa: E402
+from pptwisted.codec._tlv import TLVs  # noqa: E402
 
 _new = tuple.__new__
 _ntoa = socket.inet_ntoa
@@ -253,7 +253,7 @@ def _ssl() -> TLV:
     )
 
 
-def _worst() -> bytes:
+def worst_header() -> bytes:
     """
     The costliest header the default caps accept (issue 12), found by
     trying the shapes that make the walk and the reads work most: v2 TCP6,
@@ -317,7 +317,7 @@ def _rows() -> list[_Row]:
         reads=_READ_SSL,
         peers=("twisted",),
     )
-    worst = _worst()
+    worst = worst_header()
     rows.append(
         _Row(
             WORST,

@@ -48,8 +48,8 @@ from pptwisted import (
     ProxyProtocolError,
     parse_header,
 )
-from pptwisted._tlv import DEFAULT_MAX_TLVS
 from pptwisted.codec import DEFAULT_MAX_V2_LENGTH, Command, Rule
+from pptwisted.codec._tlv import DEFAULT_MAX_TLVS
 from pptwisted.tlv import aws_vpce_tlv, azure_link_id_tlv, gcp_psc_tlv, ssl_tlv
 
 __all__ = ["SEEDS", "fuzz_one", "main"]

@@ -15,18 +15,25 @@ from __future__ import annotations
 import importlib
 import warnings
 
-from ._client import ProxyProtocolClientEndpoint
-from ._datagram import ProxyDatagramSender, ProxyProtocolDatagramWrapper
-from ._describe import header_for_connection
-from ._endpoint import ProxyProtocolServerEndpoint
-from ._errors import IncompleteHeader, InvalidHeader, ProxyProtocolError
-from ._header import ProxyHeader
-from ._interfaces import IProxyProtocolTransport
-from ._parser import HeaderParser, parse_header
+from ._interfaces import IProxyProtocolTransport, get_proxy_header, get_proxy_transport
 from ._policy import ProxyProtocolPolicy
-from ._stats import ProxyProtocolStats
-from ._tlv import TLV, TLVType
-from ._wrapper import ProxyProtocolWrapper, get_proxy_header, get_proxy_transport
+from .codec import (
+    TLV,
+    HeaderParser,
+    IncompleteHeader,
+    InvalidHeader,
+    ProxyHeader,
+    ProxyProtocolError,
+    TLVType,
+    parse_header,
+)
+from .datagram import ProxyDatagramSender, ProxyProtocolDatagramWrapper
+from .endpoints import (
+    ProxyProtocolClientEndpoint,
+    ProxyProtocolServerEndpoint,
+    header_for_connection,
+)
+from .stream import ProxyProtocolStats, ProxyProtocolWrapper
 
 __version__ = "0.1.0"
 

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Literal, Union, cast
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IAddress
 
-from ._tlv import DEFAULT_MAX_TLVS
-from ._v2 import DEFAULT_MAX_V2_LENGTH
+from .codec._tlv import DEFAULT_MAX_TLVS
+from .codec._v2 import DEFAULT_MAX_V2_LENGTH
 
 if TYPE_CHECKING:  # pragma: no cover
     from twisted.internet.defer import Deferred
 
-    from ._header import ProxyHeader
+    from .codec._header import ProxyHeader
 
 __all__ = ["DEFAULT_TIMEOUT", "HeaderCheck", "ProxyProtocolPolicy"]
 
@@ -84,7 +84,7 @@ class ProxyProtocolPolicy:
     @ivar max_pending: cap on the connections waiting for their header, over
         every listener of the process (C{None}: half of the process's
         file-descriptor soft limit); beyond it the oldest waiting connection
-        is closed (L{pptwisted._pending}).
+        is closed (L{pptwisted.stream._pending}).
     @ivar check: C{check(header, real_peer)}, called once a header is
         accepted (C{header} is C{None} for a connection served as direct),
         before the application is built: C{True}, or a Deferred firing with
@@ -94,7 +94,7 @@ class ProxyProtocolPolicy:
     @ivar secure_from_header: when a header carries an SSL TLV with the
         C{PP2_CLIENT_SSL} flag (the proxy terminated TLS), the application's
         transport adapts to C{ISSLTransport} (twisted.web's C{isSecure()},
-        https URLs; L{pptwisted._secure}). Needs L{trusted}: a peer that can
+        https URLs; L{pptwisted.stream._secure}). Needs L{trusted}: a peer that can
         send a header could otherwise claim TLS and a client certificate.
     @ivar name: the listener's name in metrics (L{pptwisted.metrics}); by
         default a C{proxy:} endpoint's listening address.

@@ -18,8 +18,8 @@ from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.protocols.haproxy._info import ProxyInfo
 from twisted.protocols.haproxy._interfaces import IProxyInfo
 
-from ._endpoint import ProxyProtocolServerEndpoint
-from ._wrapper import get_proxy_header
+from ._interfaces import get_proxy_header
+from .endpoints import ProxyProtocolServerEndpoint
 
 __all__ = ["IProxyInfo", "ProxyInfo", "proxyEndpoint", "proxy_info"]
 

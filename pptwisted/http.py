@@ -23,7 +23,7 @@ connections.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
@@ -33,16 +33,30 @@ from twisted.web.error import SchemeNotSupported
 from twisted.web.iweb import IAgentEndpointFactory, IPolicyForHTTPS
 from zope.interface import implementer
 
-from ._client import ProxyProtocolClientEndpoint
-from ._header import ProxyHeader
+from .codec import ProxyHeader
+from .endpoints import ProxyProtocolClientEndpoint
 
 if TYPE_CHECKING:
     from treq.client import HTTPClient
     from twisted.web.client import URI
+    from typing_extensions import Unpack
 
 __all__ = ["ProxyEndpointFactory", "proxied_agent", "proxied_treq"]
 
 HeaderSource = ProxyHeader | bytes | Callable[["URI"], ProxyHeader | bytes]
+
+
+class AgentOptions(TypedDict, total=False):
+    """
+    The keyword options of L{proxied_agent}, which L{proxied_treq} passes on
+    unchanged (for type checkers: the defaults are L{proxied_agent}'s).
+    """
+
+    contextFactory: IPolicyForHTTPS | None
+    connectTimeout: float | None
+    bindAddress: tuple[str, int] | None
+    pool: HTTPConnectionPool | None
+    crc32c: bool
 
 
 @implementer(IAgentEndpointFactory)
@@ -126,16 +140,12 @@ def proxied_agent(
 
 
 def proxied_treq(
-    reactor: IReactorTime,
-    header: HeaderSource,
-    *,
-    contextFactory: IPolicyForHTTPS | None = None,
-    connectTimeout: float | None = None,
-    bindAddress: tuple[str, int] | None = None,
-    pool: HTTPConnectionPool | None = None,
-    crc32c: bool = False,
+    reactor: IReactorTime, header: HeaderSource, **options: Unpack[AgentOptions]
 ) -> HTTPClient:
-    """A C{treq.HTTPClient} whose every connection starts with C{header}."""
+    """
+    A C{treq.HTTPClient} whose every connection starts with C{header}: the
+    agent of L{proxied_agent}, which takes the same options.
+    """
     try:
         from treq.client import HTTPClient
     except ImportError:
@@ -144,13 +154,4 @@ def proxied_treq(
             " pip install 'pptwisted[http]' (or apt-get install python3-treq)"
         ) from None
 
-    agent = proxied_agent(
-        reactor,
-        header,
-        contextFactory=contextFactory,
-        connectTimeout=connectTimeout,
-        bindAddress=bindAddress,
-        pool=pool,
-        crc32c=crc32c,
-    )
-    return HTTPClient(agent)
+    return HTTPClient(proxied_agent(reactor, header, **options))

@@ -41,8 +41,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import REGISTRY, CollectorRegistry
 
-from ._registry import listeners, track, untrack
-from ._stats import HEADER_DELAY_BUCKETS, ProxyProtocolStats, StatsSnapshot
+from .endpoints._registry import listeners, track, untrack
+from .stream import HEADER_DELAY_BUCKETS, ProxyProtocolStats, StatsSnapshot
 
 if TYPE_CHECKING:
     from twisted.web.resource import IResource

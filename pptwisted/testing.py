@@ -26,10 +26,9 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.interfaces import IAddress, IProtocol, IProtocolFactory
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
-from ._connection import ProxyProtocolConnection
-from ._header import ProxyHeader
 from ._policy import ProxyProtocolPolicy
-from ._wrapper import ProxyProtocolWrapper
+from .codec import ProxyHeader
+from .stream import ProxyProtocolConnection, ProxyProtocolWrapper
 
 __all__ = ["LISTENER", "LOAD_BALANCER", "ProxiedConnection", "proxied_connection"]
 

@@ -10,14 +10,12 @@ Reading them back needs none of this: L{ProxyHeader} has typed accessors
 (C{header.ssl}, C{header.aws_vpce_id}, ...).
 """
 
-from ._tlv import (
-    DEFAULT_MAX_TLVS,
+from .codec import DEFAULT_MAX_TLVS, TLV, TLVType
+from .codec._tlv import (
     PP2_CLIENT_CERT_CONN,
     PP2_CLIENT_CERT_SESS,
     PP2_CLIENT_SSL,
-    TLV,
     SSLInfo,
-    TLVType,
     aws_vpce_tlv,
     azure_link_id_tlv,
     gcp_psc_tlv,

@@ -26,7 +26,7 @@ def _fresh_pending_record() -> None:
     waiting for their header: connections that earlier tests left pending on
     StringTransports must not count against the cap (or be evicted) here.
     """
-    from pptwisted._pending import pending_connections
+    from pptwisted.stream._pending import pending_connections
 
     pending_connections.clear()
 

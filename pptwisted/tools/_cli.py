@@ -10,8 +10,8 @@ from typing import TypeVar
 
 from twisted.internet.address import IPv4Address, IPv6Address
 
-from .._addresses import literal_address
-from .._tlv import TLV, TLVType
+from ..codec import TLV, TLVType
+from ..codec._addresses import literal_address
 
 __all__ = ["endpoint_or_exit", "parse_address", "parse_tlv", "parse_tlv_type"]
 

@@ -11,9 +11,8 @@ from typing import Any
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.interfaces import IAddress, ITransport
 
-from .._header import ProxyHeader
-from .._tlv import TLV, TLVType
-from .._wrapper import get_proxy_transport
+from .._interfaces import get_proxy_transport
+from ..codec import TLV, ProxyHeader, TLVType
 
 __all__ = ["describe_connection", "describe_header", "render_text"]
 

@@ -19,7 +19,7 @@ from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.interfaces import IReactorTime
 
-from .._header import ProxyHeader
+from ..codec import ProxyHeader
 from ._cli import parse_address, parse_tlv
 
 __all__ = ["main"]
@@ -38,6 +38,12 @@ class _Insecure:
 
 
 def _parser() -> argparse.ArgumentParser:
+    """
+    The command line of C{python -m pptwisted.probe}: the URL to request,
+    the header to send (addresses, version, TLVs, CRC32C) and the request's
+    method, timeout and TLS check. Only parsing: L{build_header} turns the
+    result into a L{ProxyHeader}, which validates the addresses and TLVs.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m pptwisted.probe",
         description="Send an HTTP request through a PROXY header; print status and body.",

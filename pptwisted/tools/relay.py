@@ -36,11 +36,9 @@ from twisted.python import usage
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from .._client import ProxyProtocolClientEndpoint
-from .._describe import header_for_connection
-from .._header import ProxyHeader
-from .._tlv import TLV, TLVType
-from .._wrapper import get_proxy_header
+from .._interfaces import get_proxy_header
+from ..codec import TLV, ProxyHeader, TLVType
+from ..endpoints import ProxyProtocolClientEndpoint, header_for_connection
 from ._cli import endpoint_or_exit, parse_tlv
 from ._cli import parse_tlv_type as _parse_tlv_type
 

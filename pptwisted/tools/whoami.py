@@ -22,7 +22,7 @@ from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from twisted.python import usage
 from zope.interface import implementer
 
-from .._datagram import ProxyProtocolDatagramWrapper
+from ..datagram import ProxyProtocolDatagramWrapper
 from ._cli import endpoint_or_exit
 from ._report import describe_address, describe_connection, describe_header, render_text
 

@@ -29,8 +29,8 @@ from pptwisted import (
     ProxyProtocolServerEndpoint,
     get_proxy_header,
 )
-from pptwisted._datagram import datagram_header
 from pptwisted.codec import Command, Transport
+from pptwisted.datagram._sender import datagram_header
 
 from .harness import (
     EXAMPLES,

@@ -1,5 +1,5 @@
 """
-L{pptwisted._alarm}: the header timer on a real reactor is kept by a
+L{pptwisted.stream._alarm}: the header timer on a real reactor is kept by a
 sleeping thread, not by the reactor's timed calls, and still fires in the
 reactor thread, on time, once; cancelled and moved calls behave as a
 C{DelayedCall}'s would.
@@ -24,8 +24,8 @@ from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from pptwisted import ProxyProtocolServerEndpoint
-from pptwisted._alarm import Alarm, call_later_for
-from pptwisted._deadlines import Deadlines
+from pptwisted.stream._alarm import Alarm, call_later_for
+from pptwisted.stream._deadlines import Deadlines
 
 
 def _sleep(seconds: float) -> Deferred[None]:
@@ -182,14 +182,15 @@ class DeadlinesOnTheReactorTests(TestCase):
         # Nothing waits: the timer is not set again.
         self.assertIsNone(deadlines.timer)
 
-    async def test_discarded_connection_is_not_told(self) -> None:
+    async def test_removed_connection_is_not_told(self) -> None:
+        """A connection popped from C{waiting} (its header came) is not timed out."""
         expired: list[tuple[str, float]] = []
         deadlines = Deadlines(reactor, 0.1)  # type: ignore[arg-type]
         self.addCleanup(deadlines.stop)
         served = _Waiting("served", expired)
         deadlines.add(served)
         deadlines.add(_Waiting("silent", expired))
-        self.assertIsNotNone(deadlines.discard(served))
+        self.assertIsNotNone(deadlines.waiting.pop(served, None))
         await _until(lambda: bool(expired), "the silent one's expiry")
         await _sleep(0.1)
         self.assertEqual([name for name, _ in expired], ["silent"])
@@ -228,7 +229,7 @@ class ReactorLoopTests(TestCase):
 
 FORK_CHILD = r"""
 import os, sys, threading, time
-from pptwisted._alarm import Alarm
+from pptwisted.stream._alarm import Alarm
 
 class Reactor:
     def __init__(self):

@@ -28,8 +28,8 @@ from pptwisted import (
     get_proxy_header,
     get_proxy_transport,
 )
-from pptwisted._datagram import datagram_header
 from pptwisted.datagram import ProxyDatagramStats
+from pptwisted.datagram._sender import datagram_header
 
 from ..interop.harness import run_as_deferred
 
@@ -371,6 +371,19 @@ class DropTests(SynchronousTestCase):
         self.assertTrue(any("log_failure" in e for e in observer))
         self.assertIsNone(get_proxy_header(app))
 
+    def test_reply_address_any_sequence(self) -> None:
+        """A reply to the client as a list, or as IPv6's 4-tuple, finds its flow."""
+        for header_on in ("every", "first"):
+            wrapper, app, port, _ = make(header_on=header_on)
+            wrapper.datagramReceived(HEADER_A + QUERY, PROXY_SOCKET)
+            wrapper.datagramReceived(HEADER_V6 + QUERY, OTHER_PROXY)
+            assert app.transport is not None
+            app.transport.write(b"list", list(CLIENT_A))  # type: ignore[arg-type]
+            app.transport.write(b"4-tuple", ("2001:db8::1", 5353, 0, 0))  # type: ignore[arg-type]
+            app.transport.write(b"unhashable", [[CLIENT_A[0]], CLIENT_A[1]])  # type: ignore[arg-type]
+            self.assertEqual(port.written, [(b"list", PROXY_SOCKET), (b"4-tuple", OTHER_PROXY)])
+            self.assertEqual(wrapper.stats.replies_dropped, 1)
+
     def test_reply_to_unknown_client(self) -> None:
         """A reply to a client never seen is dropped and counted, not sent to it."""
         wrapper, app, port, _ = make()
@@ -505,7 +518,9 @@ class FirstModeTests(SynchronousTestCase):
         self.assertEqual(wrapper.stats.replies_dropped, 1)
         clock.advance(6)
         self.assertEqual(wrapper.stats.flows_expired, 2)
-        self.assertEqual(wrapper._clients, {})
+        flows = wrapper._first_flows
+        assert flows is not None
+        self.assertEqual(flows.replies, {})
         app.transport.write(b"r", CLIENT_B)
         self.assertEqual(port.written, [])
 

@@ -40,14 +40,14 @@ from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SkipTest, TestCase
 from zope.interface import implementer, providedBy
 
-import pptwisted._endpoint
+import pptwisted.endpoints._server
 from pptwisted import (
     IProxyProtocolTransport,
     ProxyProtocolWrapper,
     get_proxy_header,
     get_proxy_transport,
 )
-from pptwisted._handover import ProxiedTransport
+from pptwisted.stream import ProxiedTransport
 
 from ..certs import write_self_signed
 
@@ -242,7 +242,9 @@ class _Path:
 
     async def listen(self, description: str, factory: Factory) -> IListeningPort:
         if self.relayed:
-            self.case.patch(pptwisted._endpoint, "construct_connections", lambda port: False)
+            self.case.patch(
+                pptwisted.endpoints._server, "construct_connections", lambda port: False
+            )
         port: IListeningPort = await serverFromString(reactor, description).listen(factory)
         self.case.addCleanup(port.stopListening)
         return port
@@ -591,7 +593,7 @@ class ConstructionTests(TestCase):
     """Which path each kind of port takes."""
 
     async def test_proxy_ports_construct(self) -> None:
-        from pptwisted._handover import CONSTRUCTED
+        from pptwisted.stream._constructed import CONSTRUCTED
 
         for description in ("proxy:tcp:0:interface=127.0.0.1",):
             port = await serverFromString(reactor, description).listen(ProbeFactory())
@@ -602,7 +604,7 @@ class ConstructionTests(TestCase):
         """A port whose transport class is not Twisted's own keeps it (relayed)."""
         from twisted.internet import tcp
 
-        from pptwisted._handover import CONSTRUCTED, construct_connections
+        from pptwisted.stream._constructed import CONSTRUCTED, construct_connections
 
         class Custom(tcp.Server):
             pass

@@ -268,9 +268,9 @@ def test_dropin_found_after_plain_install(tmp_path: Path) -> None:
     result = json.loads(output.strip().splitlines()[-1])
 
     purelib = Path(result["purelib"])
-    assert result["endpoint"] == "pptwisted._endpoint.ProxyProtocolServerEndpoint", result
+    assert result["endpoint"] == "pptwisted.endpoints._server.ProxyProtocolServerEndpoint", result
     assert result["is_instance"] is True
-    assert result["parsers"] == ["pptwisted._endpoint.ProxyServerParser"], result
+    assert result["parsers"] == ["pptwisted.endpoints._server.ProxyServerParser"], result
     assert result["dropin"] == "twisted.plugins.pptwisted_plugins", result
     assert Path(result["dropin_file"]) == purelib / "twisted/plugins/pptwisted_plugins.py"
     assert Path(result["pptwisted_file"]) == purelib / "pptwisted/__init__.py"

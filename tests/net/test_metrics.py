@@ -20,7 +20,7 @@ from twisted.internet import reactor
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.protocol import Factory, Protocol
-from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock
+from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock, StringTransport
 from twisted.internet.threads import deferToThread
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase, TestCase
@@ -28,10 +28,10 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from pptwisted import ProxyProtocolPolicy, ProxyProtocolStats, ProxyProtocolWrapper
-from pptwisted._endpoint import policy_from_options
-from pptwisted._registry import address_name, listeners, track, untrack
-from pptwisted._stats import HEADER_DELAY_BUCKETS
+from pptwisted.endpoints._registry import address_name, listeners, track, untrack
+from pptwisted.endpoints._server import policy_from_options
 from pptwisted.metrics import OUTCOMES, ProxyProtocolCollector, metrics_resource, register
+from pptwisted.stream._stats import HEADER_DELAY_BUCKETS
 
 from ..compat import Started
 
@@ -56,33 +56,63 @@ def samples(text: str, listener: str) -> dict[str, float]:
     return found
 
 
+def delayed(stats: ProxyProtocolStats, seconds: float, bound: float | None) -> None:
+    """Count in C{stats} a header C{seconds} after its accept: in C{bound}'s bucket (None: +Inf)."""
+    stats.header_delay_counts[-1 if bound is None else HEADER_DELAY_BUCKETS.index(bound)] += 1
+    stats.header_delay_sum += seconds
+
+
 class StatsTests(SynchronousTestCase):
     def test_histogram_buckets(self) -> None:
-        """A delay goes in the first bucket whose bound is >= it (Prometheus' le)."""
-        stats = ProxyProtocolStats()
-        for seconds in (0.0, 0.001, 0.0011, 0.25, 10.0, 10.5, 3600.0):
-            stats.observe_header_delay(seconds)
-        counts = stats.header_delay_counts
+        """
+        A delay goes in the first bucket whose bound is >= it (Prometheus'
+        le), as the wrapper counts it: each header sent that many seconds
+        after its accept. (Delays and bounds of a few binary digits, and a
+        power of two as the timeout, keep the wrapper's arithmetic exact.)
+        """
+        clock = MemoryReactorClock()
+        wrapper = ProxyProtocolWrapper(
+            Factory.forProtocol(Protocol), ProxyProtocolPolicy(timeout=16), clock=clock
+        )
+        delays = (0.0, 2**-10, 2**-9, 0.25, 0.375, 2.5, 10.0, 12.0)
+        for seconds in delays:
+            connection = wrapper.buildProtocol(IPv4Address("TCP", "10.0.0.9", 4000))
+            connection.makeConnection(StringTransport())
+            clock.advance(seconds)
+            connection.dataReceived(V1)
+        counts = wrapper.stats.header_delay_counts
         self.assertEqual(len(counts), len(HEADER_DELAY_BUCKETS) + 1)
-        self.assertEqual(counts[0], 2)  # 0 and 0.001 (le="0.001")
-        self.assertEqual(counts[1], 1)  # 0.0011 (le="0.0025")
-        self.assertEqual(counts[HEADER_DELAY_BUCKETS.index(0.25)], 1)
+        self.assertEqual(counts[0], 2)  # 0 and 2**-10 (le="0.001")
+        self.assertEqual(counts[1], 1)  # 2**-9 (le="0.0025")
+        self.assertEqual(counts[HEADER_DELAY_BUCKETS.index(0.25)], 1)  # its bound
+        self.assertEqual(counts[HEADER_DELAY_BUCKETS.index(0.5)], 1)  # 0.375
+        self.assertEqual(counts[HEADER_DELAY_BUCKETS.index(2.5)], 1)
         self.assertEqual(counts[HEADER_DELAY_BUCKETS.index(10.0)], 1)
-        self.assertEqual(counts[-1], 2)  # 10.5 and an hour: +Inf only
-        self.assertEqual(sum(counts), 7)
-        self.assertAlmostEqual(stats.header_delay_sum, 3620.7521)
+        self.assertEqual(counts[-1], 1)  # 12: +Inf only
+        self.assertEqual(sum(counts), len(delays))
+        self.assertEqual(wrapper.stats.header_delay_sum, sum(delays))
+
+    def test_observe_header_delay_deprecated(self) -> None:
+        """The old way to count a delay still counts, with a DeprecationWarning."""
+        stats = ProxyProtocolStats()
+        stats.observe_header_delay(0.25)
+        [warning] = self.flushWarnings([self.test_observe_header_delay_deprecated])
+        self.assertIs(warning["category"], DeprecationWarning)
+        self.assertIn("header_delay_counts", warning["message"])
+        self.assertEqual(stats.header_delay_counts[HEADER_DELAY_BUCKETS.index(0.25)], 1)
+        self.assertEqual(stats.header_delay_sum, 0.25)
 
     def test_snapshot_is_a_copy(self) -> None:
         stats = ProxyProtocolStats(accepted=3, direct=1, timed_out=2, lost=4, refused=5)
         stats.rejected["signature"] += 2
         stats.evicted = 6
         stats.pending = 7
-        stats.observe_header_delay(0.002)
+        delayed(stats, 0.002, 0.0025)
         snapshot = stats.snapshot()
         stats.accepted += 1
         stats.rejected["signature"] += 1
         stats.rejected["untrusted"] += 1
-        stats.observe_header_delay(0.002)
+        delayed(stats, 0.002, 0.0025)
         self.assertEqual(
             (snapshot.accepted, snapshot.direct, snapshot.timed_out, snapshot.lost),
             (3, 1, 2, 4),
@@ -130,8 +160,8 @@ class CollectorTests(SynchronousTestCase):
         stats.rejected.update({"signature": 2, "v1-ipv4": 1, "untrusted": 6})
         stats.evicted = 7
         stats.pending = 8
-        stats.observe_header_delay(0.0005)
-        stats.observe_header_delay(0.3)
+        delayed(stats, 0.0005, 0.001)
+        delayed(stats, 0.3, 0.5)
         text = exposition(("web", stats))
         got = samples(text, "web")
         expected = {
@@ -169,8 +199,8 @@ class CollectorTests(SynchronousTestCase):
         a.rejected["signature"] += 1
         b.rejected["signature"] += 2
         b.rejected["untrusted"] += 1
-        a.observe_header_delay(0.01)
-        b.observe_header_delay(20)
+        delayed(a, 0.01, 0.01)
+        delayed(b, 20, None)
         got = samples(exposition(("api", a), ("api", b)), "api")
         self.assertEqual(got['pptwisted_connections_total{listener="api",outcome="accepted"}'], 7)
         self.assertEqual(got['pptwisted_connections_total{listener="api",outcome="refused"}'], 1)
@@ -228,7 +258,7 @@ class RegistryTests(SynchronousTestCase):
 
     def test_weak(self) -> None:
         """A dropped wrapper leaves the registry (no leak)."""
-        from pptwisted import _registry
+        from pptwisted.endpoints import _registry
 
         wrapper = _wrapper()
         track(wrapper, "weak-test")

@@ -1,5 +1,5 @@
 """
-The guard of L{pptwisted._twisted_private.PRIVATE_APIS} that needs a real
+The guard of L{pptwisted.endpoints._twisted_private.PRIVATE_APIS} that needs a real
 connection: a C{tcp.Server} has the attributes the hand-over uses.
 """
 

@@ -19,8 +19,8 @@ from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SynchronousTestCase
 
 from pptwisted import ProxyProtocolServerEndpoint
-from pptwisted._client import CLIENT_OPTIONS
-from pptwisted._endpoint import SERVER_OPTIONS
+from pptwisted.endpoints._client import CLIENT_OPTIONS
+from pptwisted.endpoints._server import SERVER_OPTIONS
 
 from ..certs import write_self_signed
 from ..compat import NEEDS_TLS_ENDPOINT, Started, twist_command, twist_env

@@ -8,8 +8,8 @@ import attr
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.trial.unittest import SynchronousTestCase
 
-from pptwisted import _addresses
-from pptwisted._addresses import ipv4_address, ipv6_address
+from pptwisted.codec import _addresses
+from pptwisted.codec._addresses import ipv4_address, ipv6_address
 
 
 class FastAddressTests(SynchronousTestCase):

@@ -14,7 +14,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
-from pptwisted import _endpoint
+from pptwisted.endpoints import _server as _endpoint
 
 from ..compat import REPO, twist_command, twist_env
 

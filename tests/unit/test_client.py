@@ -350,7 +350,7 @@ class TLSTLVTests(SynchronousTestCase):
         """
         from twisted.internet.testing import EventLoggingObserver
 
-        from pptwisted._describe import _tls_tlvs
+        from pptwisted.endpoints._connection_header import _tls_tlvs
 
         events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
         tlvs = _tls_tlvs(_FakeTLSTransport(_FakeHandle(_UnreadableCertificate())))

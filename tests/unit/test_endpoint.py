@@ -23,7 +23,7 @@ from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SynchronousTestCase
 
 from pptwisted import ProxyProtocolPolicy, ProxyProtocolServerEndpoint, ProxyProtocolWrapper
-from pptwisted._endpoint import SERVER_OPTIONS
+from pptwisted.endpoints._server import SERVER_OPTIONS
 
 from ..certs import write_self_signed
 from ..compat import NEEDS_TLS_ENDPOINT, skipIf

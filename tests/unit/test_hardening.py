@@ -20,10 +20,10 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from pptwisted import ProxyHeader, ProxyProtocolPolicy, ProxyProtocolWrapper
-from pptwisted._connection import ConnectionState, ProxyProtocolConnection
-from pptwisted._endpoint import policy_from_options
-from pptwisted._pending import default_max_pending, pending_connections
-from pptwisted._stats import HEADER_DELAY_BUCKETS
+from pptwisted.endpoints._server import policy_from_options
+from pptwisted.stream._connection import ConnectionState, ProxyProtocolConnection
+from pptwisted.stream._pending import default_max_pending, pending_connections
+from pptwisted.stream._stats import HEADER_DELAY_BUCKETS
 from pptwisted.tlv import aws_vpce_tlv
 
 from ..helpers import inet4, seal_crc32c, tlv, v2
@@ -420,7 +420,7 @@ class CheckTests(SynchronousTestCase):
 
     def test_bytes_while_checking_are_bounded(self) -> None:
         """Past 64 KiB the connection stops reading until the check answers."""
-        from pptwisted._connection import CHECK_BUFFER_BYTES
+        from pptwisted.stream._connection import CHECK_BUFFER_BYTES
 
         answer: Deferred[bool] = Deferred()
         server = Server(ProxyProtocolPolicy(check=lambda h, p: answer))
@@ -575,12 +575,12 @@ class AmplificationTests(SynchronousTestCase):
         return held_bytes(wire)
 
     def test_bounded(self) -> None:
-        from bench.parse import _worst
+        from bench.parse import worst_header
         from pptwisted import TLV
 
         a = (IPv4Address("TCP", "192.0.2.1", 1), IPv4Address("TCP", "192.0.2.2", 2))
         cases = {
-            "worst accepted (16 KiB, 64 TLVs, CRC32C)": _worst(),
+            "worst accepted (16 KiB, 64 TLVs, CRC32C)": worst_header(),
             "64 empty TLVs": ProxyHeader.proxy(*a, tlvs=[TLV(0x04, b"")] * 64).to_bytes(),
             "64 TLVs of 250 bytes": ProxyHeader.proxy(
                 *a, tlvs=[TLV(0xE0, b"y" * 250)] * 64
@@ -620,7 +620,7 @@ class RescanTests(SynchronousTestCase):
     LONG = v2(0x21, 0x11, ADDRESSES + tlv(0xE0, b"z" * 400))
 
     def test_long_header_bytewise(self) -> None:
-        from pptwisted._connection import RESCAN_BYTES
+        from pptwisted.stream._connection import RESCAN_BYTES
 
         self.assertGreater(len(self.LONG), RESCAN_BYTES)
         for data in (self.LONG, V2_THREE_TLVS, V1_TCP4):
@@ -641,7 +641,8 @@ class RescanTests(SynchronousTestCase):
         protocol, _ = server.connect()
         protocol.dataReceived(self.LONG[:300])
         self.assertIsNotNone(protocol._parser)
-        self.assertEqual(protocol._head, self.LONG[:32])
+        self.assertEqual(protocol._prefix, b"")
+        self.assertEqual(protocol._excerpt, self.LONG[:32])
 
     def test_long_header_rejected_excerpt(self) -> None:
         events = capture(self)

@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 from twisted.internet.address import IPv4Address
 from twisted.trial.unittest import SynchronousTestCase
 
-from pptwisted import TLV, ProxyHeader, _parser, _v1, parse_header
-from pptwisted._parser import HeaderParser, ParserState
-from pptwisted._v1 import MAX_V1_LENGTH, V1Scanner
+from pptwisted import TLV, ProxyHeader, parse_header
+from pptwisted.codec import _parser, _v1
+from pptwisted.codec._parser import HeaderParser, ParserState
+from pptwisted.codec._v1 import MAX_V1_LENGTH, V1Scanner
 
 from .. import strategies
 

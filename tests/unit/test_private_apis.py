@@ -1,6 +1,6 @@
 """
 Guards for the private Twisted APIs pptwisted still uses, one test per entry
-of L{pptwisted._twisted_private.PRIVATE_APIS}: when Twisted changes one, the
+of L{pptwisted.endpoints._twisted_private.PRIVATE_APIS}: when Twisted changes one, the
 failure names it, the module that uses it and why. Also the public APIs that
 replaced two private ones. (The guard that needs a real connection:
 tests/net/test_private_apis_socket.py.)
@@ -28,7 +28,7 @@ from twisted.web.error import SchemeNotSupported
 
 import twisted
 from pptwisted import ProxyHeader, ProxyProtocolClientEndpoint
-from pptwisted._twisted_private import PRIVATE_APIS, PrivateAPI, split_client_tls
+from pptwisted.endpoints._twisted_private import PRIVATE_APIS, PrivateAPI, split_client_tls
 from pptwisted.http import ProxyEndpointFactory
 
 from ..certs import make_self_signed
@@ -79,7 +79,7 @@ class ListTests(SynchronousTestCase):
         """The two private APIs with public equivalents are no longer used."""
         for module, needle in (
             ("pptwisted.http", "_StandardEndpointFactory("),
-            ("pptwisted._describe", "._name"),
+            ("pptwisted.endpoints._connection_header", "._name"),
         ):
             self.assertNotIn(needle, inspect.getsource(importlib.import_module(module)))
 
@@ -155,7 +155,7 @@ class ServerEndpointGuards(SynchronousTestCase):
 
     def test_server_parsers(self) -> None:
         """The wrapped endpoint's options can still be listed for an error message."""
-        from pptwisted._endpoint import _inner_options
+        from pptwisted.endpoints._server import _inner_options
 
         entry = _entry("twisted.internet.endpoints._serverParsers")
         parsers = getattr(endpoints, "_serverParsers", None)
@@ -221,7 +221,7 @@ class PublicReplacementTests(SynchronousTestCase):
         """C{sig_alg} is OpenSSL's long name for the signature algorithm."""
         from OpenSSL import crypto
 
-        from pptwisted._describe import _certificate_details
+        from pptwisted.endpoints._connection_header import _certificate_details
 
         _, pem = make_self_signed("client.example")
         details = _certificate_details(crypto.load_certificate(crypto.FILETYPE_PEM, pem))

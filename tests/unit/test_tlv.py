@@ -14,8 +14,8 @@ from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.trial.unittest import SynchronousTestCase
 
 from pptwisted import TLV, HeaderParser, InvalidHeader, ProxyHeader, TLVType, parse_header
-from pptwisted._tlv import DEFAULT_MAX_TLVS, TLVs
 from pptwisted.codec import Command, Family, Rule, Transport
+from pptwisted.codec._tlv import DEFAULT_MAX_TLVS, TLVs
 from pptwisted.tlv import SSLInfo, aws_vpce_tlv, azure_link_id_tlv, gcp_psc_tlv, ssl_tlv
 
 from ..helpers import (
@@ -823,7 +823,7 @@ class PolicyFieldTests(SynchronousTestCase):
         self.assertRaises(ValueError, ProxyProtocolPolicy, max_tlvs=-1)
 
     def test_options(self) -> None:
-        from pptwisted._endpoint import policy_from_options
+        from pptwisted.endpoints._server import policy_from_options
 
         policy = policy_from_options({"proxyMaxTLVs": "8", "proxyRequireCrc32c": "yes"})
         self.assertEqual((policy.max_tlvs, policy.require_crc32c), (8, True))

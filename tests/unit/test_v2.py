@@ -11,8 +11,8 @@ from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.trial.unittest import SynchronousTestCase
 
 from pptwisted import TLV, HeaderParser, IncompleteHeader, InvalidHeader, ProxyHeader, parse_header
-from pptwisted._parser import ParserState
 from pptwisted.codec import DEFAULT_MAX_V2_LENGTH, Command, Family, NotProxyHeader, Rule, Transport
+from pptwisted.codec._parser import ParserState
 
 from ..helpers import (
     V2_SIG,

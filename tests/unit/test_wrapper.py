@@ -802,7 +802,7 @@ class StateTests(SynchronousTestCase):
     """The reader's named states, end states included."""
 
     def test_states(self) -> None:
-        from pptwisted._connection import ConnectionState
+        from pptwisted.stream._connection import ConnectionState
 
         clock = MemoryReactorClock()
 
@@ -994,7 +994,7 @@ class ServerFirstTests(SynchronousTestCase):
 class DeadlinesTests(SynchronousTestCase):
     def test_shorter_timeout_keeps_earlier_deadlines(self) -> None:
         """A shorter timeout never postpones a deadline already due sooner."""
-        from pptwisted._deadlines import Deadlines
+        from pptwisted.stream._deadlines import Deadlines
 
         clock = MemoryReactorClock()
         expired: list[str] = []

@@ -9,8 +9,7 @@ instantiates objects defined in pptwisted and never imports the reactor
 
 from twisted.application.service import ServiceMaker
 
-from pptwisted._client import ProxyClientParser
-from pptwisted._endpoint import ProxyServerParser
+from pptwisted.endpoints import ProxyClientParser, ProxyServerParser
 
 proxyServerEndpointParser = ProxyServerParser()
 proxyClientEndpointParser = ProxyClientParser()

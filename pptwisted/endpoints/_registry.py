@@ -18,8 +18,8 @@ from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.interfaces import IAddress, IListeningPort
 
 if TYPE_CHECKING:
-    from ._stats import ProxyProtocolStats
-    from ._wrapper import ProxyProtocolWrapper
+    from ..stream._stats import ProxyProtocolStats
+    from ..stream._wrapper import ProxyProtocolWrapper
 
 __all__ = ["address_name", "listeners", "track", "track_listener", "untrack"]
 

@@ -19,7 +19,7 @@ from typing import Literal, TypeVar
 
 from twisted.internet.address import IPv4Address, IPv6Address
 
-__all__ = ["ipv4_address", "ipv6_address", "literal_address"]
+__all__ = ["address_text", "ipv4_address", "ipv6_address", "literal_address"]
 
 _new = object.__new__
 _A = TypeVar("_A", IPv4Address, IPv6Address)
@@ -86,3 +86,23 @@ def literal_address(host: str, port: str) -> IPv4Address | IPv6Address:
             continue
         return cls("TCP", host, number)
     raise ValueError(f"{host!r} is not a literal IPv4 or IPv6 address")
+
+
+def address_text(address: object) -> str:
+    """
+    An address as log lines show it: C{host:port}, C{[v6]:port} or
+    C{unix:'path'}, for a Twisted address or a C{(host, port)} pair (what a
+    datagram port reports); C{repr} of anything else.
+    """
+    host = getattr(address, "host", None)
+    if host is not None:
+        port = getattr(address, "port", "")
+    else:
+        name = getattr(address, "name", None)
+        if name is not None:
+            return f"unix:{name!r}"
+        if not isinstance(address, tuple) or len(address) < 2:
+            return repr(address)
+        host, port = address[0], address[1]
+    text = str(host)
+    return f"[{text}]:{port}" if ":" in text else f"{text}:{port}"

@@ -17,12 +17,11 @@ from twisted.internet.interfaces import (
 from twisted.logger import Logger
 from twisted.protocols.policies import WrappingFactory
 
+from .._policy import ProxyProtocolPolicy
+from .._ratelimit import RateLimitedLog
 from ._connection import ProxyProtocolConnection
 from ._deadlines import Deadlines
-from ._handover import get_proxy_header, get_proxy_transport
 from ._pending import default_max_pending
-from ._policy import ProxyProtocolPolicy
-from ._ratelimit import RateLimitedLog
 from ._stats import ProxyProtocolStats
 
 __all__ = [
@@ -31,8 +30,6 @@ __all__ = [
     "ProxyProtocolConnection",
     "ProxyProtocolStats",
     "ProxyProtocolWrapper",
-    "get_proxy_header",
-    "get_proxy_transport",
 ]
 
 #: Rejections of one rule logged in full per interval, per listener.
@@ -50,7 +47,8 @@ class ProxyProtocolWrapper(WrappingFactory):
     Given to a port of C{proxy:}, the application gets Twisted's own
     transport, created by the port as a class of ours; given to any other
     port (C{reactor.listenTCP}, an adopted socket), the wrapper stays in the
-    path. The application sees the same either way.
+    path. The application sees the same either way. What each connection
+    reads of its wrapper is L{pptwisted.stream._factory.ConnectionFactory}.
 
     @ivar policy: the L{ProxyProtocolPolicy} in force; a new one takes
         effect, whole, for the connections that come after.

@@ -185,6 +185,25 @@ class HeaderParser:
         return self._advance_v2(buf)
 
     def _advance_v1(self, buf: bytes | bytearray) -> tuple[ProxyHeader, int] | None:
+        """
+        Read a v1 line in C{buf}, every byte fed so far.
+
+        The first time, check that C{buf} can begin C{PROXY} and that v1 is
+        accepted, and start a L{V1Scanner}. Then look for the CRLF only in
+        the bytes not searched before (less one: a CR that ended the last
+        read may begin the CRLF), so the work stays linear however the line
+        is split. With the CRLF, L{decode_v1} decodes the line, and when it
+        cannot, the scanner names the rule the line breaks. Without it, the
+        scanner checks the fields that have arrived, so a bad line fails at
+        its first bad field rather than at its end, and L{needed} becomes
+        what the shortest line still possible lacks.
+
+        @return: the header and the offset just past its CRLF, or C{None}
+            while the line is incomplete.
+        @raise NotProxyHeader: C{buf} does not begin C{PROXY}.
+        @raise InvalidHeader: v1 is not accepted, the line breaks a rule, or
+            the first L{MAX_V1_LENGTH} bytes hold no CRLF.
+        """
         n = len(buf)
         if self.state is _START:
             head = bytes(buf[:5])

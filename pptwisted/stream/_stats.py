@@ -8,6 +8,7 @@ another thread (a metrics collector) can read.
 from __future__ import annotations
 
 import collections
+import warnings
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -75,7 +76,8 @@ class ProxyProtocolStats:
         pending connections.
     @ivar pending: connections waiting for their header right now (a gauge).
     @ivar header_delay_counts: how many headers arrived within each bucket of
-        L{HEADER_DELAY_BUCKETS} after the accept (see L{observe_header_delay}).
+        L{HEADER_DELAY_BUCKETS} after the accept: the first bucket whose
+        bound is at least the delay, then one for larger delays.
     @ivar header_delay_sum: the sum of those delays, in seconds.
     """
 
@@ -93,8 +95,22 @@ class ProxyProtocolStats:
     header_delay_sum: float = 0.0
 
     def observe_header_delay(self, seconds: float) -> None:
-        """Count one header that arrived C{seconds} after its connection was accepted."""
-        # (ProxyProtocolConnection._serve does the same inline.)
+        """
+        Count one header that arrived C{seconds} after its connection was
+        accepted.
+
+        @deprecated: since pptwisted 0.2. The wrapper counts each header's
+            delay itself, as its connection stops waiting; to fill the
+            histogram by hand, set L{header_delay_counts} and
+            L{header_delay_sum}.
+        """
+        warnings.warn(
+            "ProxyProtocolStats.observe_header_delay is deprecated since pptwisted 0.2:"
+            " ProxyProtocolWrapper counts each header's delay itself; to fill the"
+            " histogram by hand, set header_delay_counts and header_delay_sum",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         self.header_delay_counts[bisect_left(HEADER_DELAY_BUCKETS, seconds)] += 1
         self.header_delay_sum += seconds
 

@@ -42,25 +42,17 @@ class PendingConnections:
     """
     The waiting connections of every listener, oldest first.
 
-    L{add} a connection when it starts waiting, with the cap of its listener;
-    L{discard} it when it stops waiting. Adding beyond the cap evicts the
-    oldest waiting connections (removed, then told through
-    L{Evictable.evict}).
+    A receiver adds a connection to L{waiting} when it starts waiting (then,
+    if that is over the cap of its listener, calls L{enforce}) and pops it
+    when it stops waiting. Beyond the cap, the oldest waiting connections
+    are evicted (removed, then told through L{Evictable.evict}).
     """
 
     __slots__ = ("waiting",)
 
     def __init__(self) -> None:
-        #: Insertion-ordered: oldest first. Receivers may add and pop
-        #: entries directly on their hot path, then call L{enforce}.
+        #: Insertion-ordered: oldest first.
         self.waiting: dict[Evictable, None] = {}
-
-    def add(self, connection: Evictable, cap: int) -> None:
-        """C{connection} starts waiting; evict the oldest beyond C{cap}."""
-        waiting = self.waiting
-        waiting[connection] = None
-        if len(waiting) > cap:
-            self.enforce(cap)
 
     def enforce(self, cap: int) -> None:
         """Evict the oldest waiting connections beyond C{cap}."""
@@ -73,19 +65,12 @@ class PendingConnections:
         for oldest in evicted:
             oldest.evict()
 
-    def discard(self, connection: Evictable) -> None:
-        """C{connection} no longer waits (unknown connections are ignored)."""
-        self.waiting.pop(connection, None)
-
     def clear(self) -> None:
         """Forget every connection (for tests: nothing is closed)."""
         self.waiting.clear()
 
     def __len__(self) -> int:
         return len(self.waiting)
-
-    def __contains__(self, connection: object) -> bool:
-        return connection in self.waiting
 
 
 #: The one record of the process.

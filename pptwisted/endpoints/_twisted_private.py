@@ -1,13 +1,12 @@
 """
 Every private API of Twisted and of its TLS stack that pptwisted still
-uses, in one place, with the reason and why no public one serves
-(DESIGN.md: "where a private one is unavoidable, list it in one place and
-guard it"). C{tests/unit/test_private_apis.py} checks each entry against the
-installed Twisted, failing with the entry's name and use when one changes,
+uses, in one place, each with its reason and why no public one serves.
+C{tests/unit/test_private_apis.py} guards them: it checks each entry against
+the installed Twisted, failing with the entry's name and use when one changes,
 and checks that each entry is still used where it says.
 
 The accessors below are the only code that reads Twisted's private
-attributes of endpoints for L{pptwisted._client}; the other uses stay in
+attributes of endpoints for L{pptwisted.endpoints._client}; the other uses stay in
 their modules (named in L{PRIVATE_APIS}) and are listed here.
 
 Replaced by public APIs: C{twisted.web.client._StandardEndpointFactory}
@@ -46,7 +45,7 @@ class PrivateAPI:
 PRIVATE_APIS: tuple[PrivateAPI, ...] = (
     PrivateAPI(
         "twisted.internet.endpoints._WrapperEndpoint (._wrappedEndpoint, ._wrapperFactory)",
-        "pptwisted._twisted_private",
+        "pptwisted.endpoints._twisted_private",
         "_WrapperEndpoint",
         "What wrapClientTLS (and tls: client strings) return: unwrapped so that the PROXY"
         " header is written below TLS, before the handshake (spec section 2). Twisted"
@@ -55,7 +54,7 @@ PRIVATE_APIS: tuple[PrivateAPI, ...] = (
     PrivateAPI(
         "twisted.internet.endpoints.SSL4ClientEndpoint (._reactor, ._host, ._port,"
         " ._timeout, ._bindAddress, ._sslContextFactory)",
-        "pptwisted._twisted_private",
+        "pptwisted.endpoints._twisted_private",
         "._sslContextFactory",
         "ssl: client endpoints: rebuilt as TCP plus a TLS factory so that the header goes"
         " before the handshake. The constructor's arguments are not exposed.",
@@ -63,21 +62,21 @@ PRIVATE_APIS: tuple[PrivateAPI, ...] = (
     PrivateAPI(
         "twisted.internet.endpoints.SSL4ServerEndpoint (._reactor, ._port, ._backlog,"
         " ._interface, ._sslContextFactory)",
-        "pptwisted._endpoint",
+        "pptwisted.endpoints._server",
         "._sslContextFactory",
         "proxy:ssl: listens on TCP and reads the header before the TLS layer; the"
         " constructor's arguments are not exposed.",
     ),
     PrivateAPI(
         "twisted.protocols._sni.TLSServerEndpoint (.endpoint, .connectionCreator, .clock)",
-        "pptwisted._endpoint",
+        "pptwisted.endpoints._server",
         "twisted.protocols._sni",
         "What the tls: server string and wrapServerTLS (Twisted 26.4+) return; split like"
         " ssl: so the header comes before TLS. Its type is only in a private module.",
     ),
     PrivateAPI(
         "twisted.internet.endpoints._serverParsers; plugin parsers' _actualParseStreamServer",
-        "pptwisted._endpoint",
+        "pptwisted.endpoints._server",
         "_serverParsers",
         "Best effort: name the wrapped endpoint's valid options when Twisted rejects one"
         " inside proxy: (no public list of a parser's options). Missing: the message"
@@ -93,7 +92,7 @@ PRIVATE_APIS: tuple[PrivateAPI, ...] = (
     ),
     PrivateAPI(
         "twisted.internet.tcp.Port.transport, twisted.internet.unix.Port.transport",
-        "pptwisted._handover",
+        "pptwisted.stream._constructed",
         'getattr(port, "transport"',
         "The class a port builds its connections from: set to our subclasses of"
         " tcp.Server/unix.Server so the application gets a plain transport with the"
@@ -102,7 +101,7 @@ PRIVATE_APIS: tuple[PrivateAPI, ...] = (
     PrivateAPI(
         "twisted.internet.tcp.Server / unix.Server (.client, .hostname, .logstr, .repstr,"
         " .sessionno, .connected, .disconnecting)",
-        "pptwisted._handover",
+        "pptwisted.stream._constructed",
         "transport.logstr",
         "Undocumented attributes of Twisted's connection classes, set at hand-over so that"
         " repr, log prefixes and getPeer() show the client (as startTLS changes"

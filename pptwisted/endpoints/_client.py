@@ -3,7 +3,7 @@ Sending PROXY headers (spec section 2: the sender writes the header before
 any other byte of the connection, and before a TLS handshake).
 
 L{ProxyProtocolClientEndpoint} wraps any client endpoint; C{proxy:} is its
-prefix for C{clientFromString}. (L{pptwisted._describe} builds the header
+prefix for C{clientFromString}. (L{pptwisted.endpoints._connection_header} builds the header
 that describes a live connection, for relays.)
 """
 
@@ -29,10 +29,10 @@ from twisted.plugin import IPlugin
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from zope.interface import alsoProvides, implementer
 
-from ._addresses import literal_address
-from ._endpoint_strings import unparse_endpoint
-from ._header import ProxyHeader
-from ._tlv import TLV, TLVType
+from ..codec._addresses import literal_address
+from ..codec._header import ProxyHeader
+from ..codec._tlv import TLV, TLVType
+from ._strings import unparse_endpoint
 from ._twisted_private import split_client_tls
 
 __all__ = [

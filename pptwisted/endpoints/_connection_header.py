@@ -13,9 +13,16 @@ from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.interfaces import ISSLTransport, ITransport
 from twisted.logger import Logger
 
-from ._handover import get_proxy_header
-from ._header import ProxyHeader
-from ._tlv import PP2_CLIENT_CERT_CONN, PP2_CLIENT_CERT_SESS, PP2_CLIENT_SSL, TLV, TLVType, ssl_tlv
+from .._interfaces import get_proxy_header
+from ..codec._header import ProxyHeader
+from ..codec._tlv import (
+    PP2_CLIENT_CERT_CONN,
+    PP2_CLIENT_CERT_SESS,
+    PP2_CLIENT_SSL,
+    TLV,
+    TLVType,
+    ssl_tlv,
+)
 
 __all__ = ["header_for_connection"]
 

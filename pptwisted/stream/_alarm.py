@@ -13,7 +13,7 @@ An L{Alarm} keeps its timers in one thread of the process instead, asleep
 until the soonest is due, which hands the call to the reactor with
 C{callFromThread}: the reactor thread runs it, as it would a C{DelayedCall}.
 Arming and moving a timer take a lock, which the header timer does at most
-once per timeout (see L{pptwisted._deadlines}). Clocks that are not real
+once per timeout (see L{pptwisted.stream._deadlines}). Clocks that are not real
 reactors (C{task.Clock} in tests) keep C{callLater}: see L{call_later_for}.
 """
 

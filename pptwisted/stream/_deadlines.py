@@ -5,7 +5,7 @@ a receiver should wait a bounded time for the header, at least 3 seconds).
 One timer serves every pending connection: while the timeout stays the same,
 deadlines come in arrival order, so the timer is set for the oldest one only
 (no C{DelayedCall} per connection). On a real reactor the timer is an
-L{pptwisted._alarm.Alarm}'s, which costs the reactor's loop nothing while it
+L{pptwisted.stream._alarm.Alarm}'s, which costs the reactor's loop nothing while it
 waits; on other clocks (tests), the clock's C{callLater}.
 """
 
@@ -31,9 +31,11 @@ class Deadlines:
     """
     The pending connections of one receiver, each with its deadline.
 
-    L{add} when a connection starts waiting, L{discard} when it stops (header
-    complete, rejected, lost). Expired connections are removed, then told
-    through L{Expirable.header_timed_out}.
+    L{add} a connection when it starts waiting; pop it from L{waiting} when
+    it stops (header complete, rejected, lost): the timer stays armed, as
+    the next connection usually comes before it fires and then costs no
+    timer of its own. Expired connections are removed, then told through
+    L{Expirable.header_timed_out}.
     """
 
     __slots__ = ("_call_later", "_clock", "_ordered", "_timeout", "timer", "waiting")
@@ -42,10 +44,11 @@ class Deadlines:
         self._clock = clock
         self._call_later = call_later_for(clock)
         self._timeout = timeout
-        #: Each pending connection's deadline, insertion-ordered: oldest
-        #: first (deadlines ascend while C{_ordered}). A receiver's hot path
-        #: may set an entry here directly, then call L{arm} if C{timer} is
-        #: C{None}; and pop it (the same as L{discard}).
+        #: Each pending connection's deadline (the accept time plus the
+        #: timeout in force then), insertion-ordered: oldest first
+        #: (deadlines ascend while C{_ordered}). A receiver's hot path may
+        #: add an entry here directly, as L{add} does: the clock's time plus
+        #: L{timeout}, then L{arm} if C{timer} is C{None}.
         self.waiting: dict[Expirable, float] = {}
         #: The sweep's timer, while one is set.
         self.timer: IDelayedCall | None = None
@@ -76,17 +79,6 @@ class Deadlines:
     def arm(self) -> None:
         """Set the timer, none being set, for a connection just added."""
         self.timer = self._call_later(self._timeout, self._expire)
-
-    def discard(self, connection: Expirable) -> float | None:
-        """
-        C{connection} no longer waits (unknown connections are ignored).
-
-        @return: its deadline (the accept time plus the timeout in force
-            then), or C{None} if it was not waiting.
-        """
-        # The timer stays armed: the next connection usually comes before it
-        # fires, and then costs no timer of its own.
-        return self.waiting.pop(connection, None)
 
     def stop(self) -> None:
         """Cancel the timer if no connection waits (the receiver stopped)."""

@@ -25,7 +25,10 @@ Address = IPv4Address | IPv6Address | UNIXAddress
 
 
 class Command(enum.IntEnum):
-    """What the receiver does with the addresses (v2 low nibble of byte 13)."""
+    """
+    What the receiver does with the addresses (v2: low nibble of byte 12;
+    bytes count from 0, as in the table of L{pptwisted.codec._v2}).
+    """
 
     #: Use the real connection's addresses (health checks, v1 UNKNOWN is
     #: PROXY with no addresses instead, see L{ProxyHeader.uses_real_addresses}).
@@ -35,7 +38,7 @@ class Command(enum.IntEnum):
 
 
 class Family(enum.IntEnum):
-    """Address family (v2 high nibble of byte 14)."""
+    """Address family (v2: high nibble of byte 13)."""
 
     UNSPEC = 0x0
     INET = 0x1
@@ -44,7 +47,7 @@ class Family(enum.IntEnum):
 
 
 class Transport(enum.IntEnum):
-    """Transport protocol (v2 low nibble of byte 14)."""
+    """Transport protocol (v2: low nibble of byte 13)."""
 
     UNSPEC = 0x0
     STREAM = 0x1
@@ -295,6 +298,20 @@ def _address_block(header: ProxyHeader) -> bytes:
 
 
 def _v2_bytes(header: ProxyHeader, add_crc: bool) -> bytes:
+    """
+    Encode C{header} as a v2 header (spec 2.2): the 16 fixed bytes, the
+    address block, then the TLVs in the header's order.
+
+    A LOCAL header is written with no addresses and family/transport 0x00; a
+    PROXY one must have an address block of the size its family says
+    (L{ADDRESS_SIZE}, the table the decoder uses too). With C{add_crc}, a
+    CRC32C TLV is appended when the header has none. A CRC32C TLV is written
+    as zeros first and then filled with the checksum of the whole header so
+    encoded, as the spec defines it (2.2.5), which is why its offset is kept.
+
+    @raise ValueError: the addresses do not match the family, the body is
+        over 65,535 bytes, or the header carries more than one CRC32C TLV.
+    """
     block = _address_block(header)
     if header.command == Command.LOCAL:
         fam_byte = 0x00

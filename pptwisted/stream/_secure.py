@@ -6,10 +6,11 @@ When a trusted proxy's v2 header carries an SSL TLV (spec section 2.2.5)
 with the C{PP2_CLIENT_SSL} flag, the client spoke TLS to the proxy. Twisted
 code asks a transport whether it is secure with C{ISSLTransport(transport,
 None)} (twisted.web's C{isSecure()}, imap4 and pop3 before offering
-STARTTLS). The transports of L{pptwisted._handover} answer that through
-C{__conform__} (never C{providedBy}: the bytes on this socket are not
-encrypted) with a L{HeaderSSLTransport}, whose C{getPeerCertificate()} is the
-client certificate the proxy verified (C{PP2_SUBTYPE_SSL_CLIENT_CERT}).
+STARTTLS). The transports of both hand-overs
+(L{pptwisted.stream._constructed}, L{pptwisted.stream._relayed}) answer that
+through C{__conform__} (never C{providedBy}: the bytes on this socket are
+not encrypted) with a L{HeaderSSLTransport}, whose C{getPeerCertificate()}
+is the client certificate the proxy verified (C{PP2_SUBTYPE_SSL_CLIENT_CERT}).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from typing import Any
 from twisted.internet.interfaces import ISSLTransport
 from zope.interface import implementer
 
-from ._header import ProxyHeader
-from ._tlv import PP2_CLIENT_CERT_CONN, PP2_CLIENT_CERT_SESS, SSLInfo
+from ..codec._header import ProxyHeader
+from ..codec._tlv import PP2_CLIENT_CERT_CONN, PP2_CLIENT_CERT_SESS, SSLInfo
 
 __all__ = ["HeaderSSLTransport", "SecureConnection", "conform", "secure_connection"]
 

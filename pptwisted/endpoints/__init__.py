@@ -5,9 +5,10 @@ C{clientFromString} (the plugin dropin instantiates them), and the options
 those strings take.
 """
 
+from .._policy import DEFAULT_TIMEOUT
 from ._client import CLIENT_OPTIONS, ProxyClientParser, ProxyProtocolClientEndpoint
-from ._endpoint import SERVER_OPTIONS, ProxyProtocolServerEndpoint, ProxyServerParser
-from ._policy import DEFAULT_TIMEOUT
+from ._connection_header import header_for_connection
+from ._server import SERVER_OPTIONS, ProxyProtocolServerEndpoint, ProxyServerParser
 
 __all__ = [
     "CLIENT_OPTIONS",
@@ -17,4 +18,5 @@ __all__ = [
     "ProxyProtocolClientEndpoint",
     "ProxyProtocolServerEndpoint",
     "ProxyServerParser",
+    "header_for_connection",
 ]

@@ -4,21 +4,26 @@ connects first. It reads the PROXY header (spec section 2: "the receiver
 must not start processing the connection before it receives a complete and
 valid PROXY protocol header"), applies the policy, and only then builds the
 application's protocol with the client's address and hands the connection
-over (L{pptwisted._handover}).
+over: by construction on a transport of ours
+(L{pptwisted.stream._constructed}), else relayed
+(L{pptwisted.stream._relayed}).
 
 One place for each decision: L{_accept} is where a header is accepted (and
-the policy's C{check} asked) before the application is built, L{_reject}
-where every rejection is counted and logged (rate-limited, per listener),
-and L{_start_waiting}/L{_stop_waiting} where a pending connection enters and
-leaves the wrapper's L{Deadlines}, the process's cap on pending connections
-(L{pptwisted._pending}) and the C{pending} gauge.
+the policy's C{check} asked) before the application is built;
+L{makeConnection} and L{_stop_waiting} where a pending connection enters
+and leaves the wrapper's L{Deadlines}, the process's cap on pending
+connections (L{pptwisted.stream._pending}) and the C{pending} gauge (and a
+header's delay is counted); L{_give_up} where the header phase ends without
+the application; L{_close} where the log event of a connection closed
+before its hand-over is emitted (rate-limited, per listener). What the
+connection reads of its factory is L{ConnectionFactory}.
 """
 
 from __future__ import annotations
 
 import enum
 from bisect import bisect_left
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
@@ -29,26 +34,24 @@ from twisted.internet.interfaces import (
     IProtocol,
     ITransport,
 )
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementedBy, implementer
 
-from ._errors import IncompleteHeader, InvalidHeader, NotProxyHeader
-from ._handover import CONSTRUCTED, app_log_prefix, forwarding_spec, hand_over, relay
-from ._header import ProxyHeader
-from ._parser import HeaderParser, parse_header
+from ..codec._addresses import address_text
+from ..codec._errors import IncompleteHeader, InvalidHeader, NotProxyHeader
+from ..codec._header import ProxyHeader
+from ..codec._parser import HeaderParser, parse_header
+from ._application import app_log_prefix
+from ._constructed import CONSTRUCTED, hand_over_constructed
+from ._factory import ConnectionFactory
 from ._pending import pending_connections
+from ._relayed import forwarding_spec, hand_over_relayed
 from ._stats import HEADER_DELAY_BUCKETS
 
 _WAITING = pending_connections.waiting
 _FIRST_BUCKET = HEADER_DELAY_BUCKETS[0]
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ._wrapper import ProxyProtocolWrapper
-
-__all__ = ["EXCERPT_BYTES", "ConnectionState", "ProxyProtocolConnection", "describe"]
-
-_log = Logger(namespace="pptwisted")
+__all__ = ["EXCERPT_BYTES", "ConnectionState", "ProxyProtocolConnection"]
 
 #: Bytes of a rejected connection shown, in hex, in the log event.
 EXCERPT_BYTES = 32
@@ -97,19 +100,7 @@ POLICY_RULE = "policy"
 def _source(address: IAddress | None) -> str:
     """What rate-limited summaries count distinct peers by: the host, not the port."""
     host = getattr(address, "host", None)
-    return host if host is not None else describe(address)
-
-
-def describe(address: IAddress | None) -> str:
-    """An address as log lines show it: C{host:port}, C{[v6]:port}, C{unix:...}."""
-    host = getattr(address, "host", None)
-    if host is not None:
-        port = getattr(address, "port", "")
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    name = getattr(address, "name", None)
-    if name is not None:
-        return f"unix:{name!r}"
-    return repr(address)
+    return host if host is not None else address_text(address)
 
 
 @implementer(IProtocol, ILoggingContext)
@@ -126,12 +117,20 @@ class ProxyProtocolConnection:
     @ivar proxy_header: the header accepted (C{None} before, or if direct).
     """
 
+    #: Set with C{_parser}: the first bytes of a long header, for the log.
+    _excerpt: bytes
+    #: Set on entering C{CHECKING}: the bytes after the header, passed on
+    #: once the check answers.
+    _held: bytes
+
     __slots__ = (
         "__provides__",
         "__weakref__",
         "_check",
-        "_head",
+        "_excerpt",
+        "_held",
         "_parser",
+        "_prefix",
         "_waiting",
         "factory",
         "proxy_header",
@@ -140,7 +139,7 @@ class ProxyProtocolConnection:
         "wrappedProtocol",
     )
 
-    def __init__(self, factory: ProxyProtocolWrapper) -> None:
+    def __init__(self, factory: ConnectionFactory) -> None:
         # Set: zope reads it on every providedBy() (an unset slot would cost
         # it an AttributeError each time); _accept may widen it.
         self.__provides__ = _BASE_SPEC
@@ -149,32 +148,42 @@ class ProxyProtocolConnection:
         self.wrappedProtocol: IProtocol | None = None
         self.proxy_header: ProxyHeader | None = None
         self.state = _READING
+        # While READING, either the bytes of a short header, parsed again
+        # from its start on each read (_prefix), or an incremental parser
+        # holding a long one and, set with it, the first bytes for the log
+        # (_parser, _excerpt).
+        self._prefix = b""
         self._parser: HeaderParser | None = None
-        self._head = b""
         self._waiting = False
-        # While CHECKING: the check's Deferred (bytes that come meanwhile
-        # are added to _head, passed on with the rest of the first read).
+        # While CHECKING: the check's Deferred (and _held).
         self._check: Deferred[Any] | None = None
 
     # -- IProtocol, as seen by the real transport ---------------------------------
 
     def makeConnection(self, transport: ITransport) -> None:
+        """
+        The connection is accepted: refuse or serve as direct a peer the
+        policy does not trust; then, unless it was served at once, it starts
+        waiting (for its header, or for the check of an untrusted peer).
+        """
         self.transport = transport
         factory = self.factory
         factory.protocols[self] = 1
         if factory.trusted and not factory.policy.is_trusted(transport.getPeer()):
-            policy = factory.policy
-            if policy.untrusted == "refuse":
+            if factory.policy.untrusted == "refuse":
                 self._reject("untrusted", "peer is not in the trusted sources", b"")
-            else:
-                self._accept(None, b"")
-            return
-        # _start_waiting, and Deadlines.add, inline (two frames less per
-        # connection).
+                return
+            self._accept(None, b"")
+            if self.state is not _CHECKING:
+                return
+        # The connection starts waiting: the gauge, a header deadline, and
+        # last the process's pending record, which may evict older
+        # connections (never this one, the newest).
         self._waiting = True
         factory.stats.pending += 1
         deadlines = factory.deadlines
-        deadlines.waiting[self] = factory.now() + factory.header_timeout
+        now = factory.now  # (An attribute, not a method: loaded as one.)
+        deadlines.waiting[self] = now() + factory.header_timeout
         if deadlines.timer is None:
             deadlines.arm()
         _WAITING[self] = None
@@ -185,6 +194,17 @@ class ProxyProtocolConnection:
         """Part of L{IProtocol}; L{makeConnection} does the work."""
 
     def dataReceived(self, data: bytes) -> None:
+        """
+        Bytes from the real transport. While the header is incomplete, a
+        short one is parsed again from its first byte on each read: a
+        pending connection then holds only the bytes it sent, no parser
+        object, and the rescan is bounded by L{RESCAN_BYTES}. Past that
+        bound, an incremental L{HeaderParser} takes it over. A complete
+        header is accepted (served at once when the policy has no check to
+        ask), bytes that are no PROXY header are served as direct in
+        optional mode, a bad header is rejected. While the check runs, the
+        bytes are held; once relaying, they go to the application.
+        """
         if self.state is _RELAYING:
             app = self.wrappedProtocol
             assert app is not None
@@ -192,20 +212,15 @@ class ProxyProtocolConnection:
             return
         if self.state is not _READING:
             if self.state is _CHECKING:
-                # Bytes after the header, while the check runs: kept with the
-                # rest of the first read, up to a bound.
-                self._head += data
-                if len(self._head) > CHECK_BUFFER_BYTES:
+                self._held += data
+                if len(self._held) > CHECK_BUFFER_BYTES:
                     self.transport.pauseProducing()
             return
         factory = self.factory
         parser = self._parser
         if parser is None:
-            # A short header is parsed again from its first byte on each
-            # read: a pending connection then holds only the bytes it sent
-            # (no parser object), and the rescan is bounded by RESCAN_BYTES.
-            head = self._head
-            buf = head + data if head else data
+            prefix = self._prefix
+            buf = prefix + data if prefix else data
             try:
                 # (Positional: CPython specialises such calls, not keyword ones.)
                 header, rest = parse_header(
@@ -217,12 +232,11 @@ class ProxyProtocolConnection:
                 )
             except IncompleteHeader as e:
                 if len(buf) > RESCAN_BYTES:
-                    # A long header: the incremental parser takes it from
-                    # here (it holds every byte); keep only the excerpt.
                     self._parser = e.parser
-                    self._head = buf[:EXCERPT_BYTES]
+                    self._prefix = b""
+                    self._excerpt = buf[:EXCERPT_BYTES]
                 else:
-                    self._head = buf
+                    self._prefix = buf
                 return
             except NotProxyHeader as e:
                 if not factory.policy.require_header:
@@ -234,9 +248,9 @@ class ProxyProtocolConnection:
                 self._reject(e.rule.value, e.detail, buf)
                 return
             if factory.check is None:
-                # _accept's fast path (no check to ask), one frame less.
-                if head:
-                    self._head = b""
+                # _accept without a check to ask, one frame less.
+                if prefix:
+                    self._prefix = b""
                 self._serve(header, rest)
             else:
                 self._accept(header, rest)
@@ -245,23 +259,20 @@ class ProxyProtocolConnection:
             result = parser.feed(data)
         except InvalidHeader as e:
             # (Not NotProxyHeader: the signature was judged before.)
-            self._reject(e.rule.value, e.detail, self._head)
+            self._reject(e.rule.value, e.detail, self._excerpt)
             return
         if result is not None:
             self._accept(*result)
 
     def connectionLost(self, reason: Failure) -> None:
         state = self.state
-        self.state = ConnectionState.CLOSED
         factory = self.factory
         factory.protocols.pop(self, None)
         if state is _READING or state is _CHECKING:
-            self._stop_waiting()
+            self._give_up(ConnectionState.CLOSED)
             factory.stats.lost += 1
-            check = self._check
-            if check is not None:
-                self._check = None
-                check.cancel()
+            return
+        self.state = ConnectionState.CLOSED
         app = self.wrappedProtocol
         if app is not None and state is _RELAYING:
             app.connectionLost(reason)
@@ -285,29 +296,31 @@ class ProxyProtocolConnection:
 
     # -- waiting ------------------------------------------------------------------
 
-    def _start_waiting(self) -> None:
-        """The connection starts waiting for its header."""
-        factory = self.factory
-        self._waiting = True
-        factory.stats.pending += 1
-        factory.deadlines.add(self)
-        # Last: may evict older connections (never this one, the newest).
-        _WAITING[self] = None
-        if len(_WAITING) > factory.max_pending:
-            pending_connections.enforce(factory.max_pending)
-
-    def _stop_waiting(self) -> float | None:
+    def _stop_waiting(self, header: ProxyHeader | None = None) -> None:
         """
-        The header phase is over (whatever the outcome). Return the
-        connection's header deadline if it was still running.
+        The header phase is over, whatever the outcome: the connection leaves
+        the wrapper's deadlines, the process's pending record and the
+        C{pending} gauge. The delay of a C{header} that came before its
+        deadline is counted in the histogram.
         """
         if not self._waiting:
-            return None
+            return
         self._waiting = False
         factory = self.factory
-        factory.stats.pending -= 1
+        stats = factory.stats
+        stats.pending -= 1
         _WAITING.pop(self, None)
-        return factory.deadlines.discard(self)
+        deadline = factory.deadlines.waiting.pop(self, None)
+        if deadline is not None and header is not None:
+            # The accept time is the deadline less the timeout (the one in
+            # force now: after a change of timeout, a few delays are off).
+            now = factory.now
+            delay = now() - deadline + factory.header_timeout
+            # Most headers come within the first bucket: no search then.
+            stats.header_delay_counts[
+                0 if delay <= _FIRST_BUCKET else bisect_left(HEADER_DELAY_BUCKETS, delay)
+            ] += 1
+            stats.header_delay_sum += delay
 
     # -- the header's verdict -----------------------------------------------------
 
@@ -318,7 +331,7 @@ class ProxyProtocolConnection:
         serve the connection.
         """
         self._parser = None
-        self._head = b""
+        self._prefix = self._excerpt = b""
         check = self.factory.check
         if check is None:
             self._serve(header, rest)
@@ -332,14 +345,11 @@ class ProxyProtocolConnection:
             self._checked(verdict, header, rest)
             return
         self.state = _CHECKING
-        self._head = rest
-        if not self._waiting:
-            # An untrusted peer served as direct: the check has the header
-            # timeout too.
-            self._start_waiting()
-        elif self not in self.factory.deadlines:
+        self._held = rest
+        if self._waiting and self not in self.factory.deadlines:
             # Served as direct at the header timeout (optional mode): the
-            # check gets a timeout of its own.
+            # check gets a timeout of its own. (An untrusted peer served as
+            # direct starts waiting once its check runs: makeConnection.)
             self.factory.deadlines.add(self)
         self._check = verdict
         verdict.addCallbacks(
@@ -353,7 +363,7 @@ class ProxyProtocolConnection:
         if self.state is not _CHECKING:
             return
         self._check = None
-        rest, self._head = self._head, b""
+        rest, self._held = self._held, b""
         if len(rest) > CHECK_BUFFER_BYTES:
             self.transport.resumeProducing()
         self._checked(verdict, header, rest)
@@ -376,30 +386,13 @@ class ProxyProtocolConnection:
         Build the application with the client's address and hand the
         connection over, with the bytes that came after the header.
         """
+        self._stop_waiting(header)
         factory = self.factory
         stats = factory.stats
-        if self._waiting:
-            # _stop_waiting and stats.observe_header_delay, inline (two
-            # frames less per connection).
-            self._waiting = False
-            stats.pending -= 1
-            _WAITING.pop(self, None)
-            deadline = factory.deadlines.waiting.pop(self, None)
-            if deadline is not None and header is not None:
-                # The accept time is the deadline less the timeout (the one
-                # in force now: after a change of timeout, a few delays are off).
-                delay = factory.now() - deadline + factory.header_timeout
-                # Most headers come within the first bucket: no search then.
-                stats.header_delay_counts[
-                    0 if delay <= _FIRST_BUCKET else bisect_left(HEADER_DELAY_BUCKETS, delay)
-                ] += 1
-                stats.header_delay_sum += delay
         transport = self.transport
         self.proxy_header = header
-        peer: IAddress | None = header.source if header is not None else None
-        if peer is None:
-            peer = transport.getPeer()
-        app = factory.wrappedFactory.buildProtocol(peer)
+        peer: IAddress | None = None if header is None else header.source
+        app = factory.wrappedFactory.buildProtocol(transport.getPeer() if peer is None else peer)
         if app is None:
             stats.refused += 1
             self.state = ConnectionState.REFUSED
@@ -410,35 +403,29 @@ class ProxyProtocolConnection:
             stats.direct += 1
         else:
             stats.accepted += 1
-        if transport.__class__ in CONSTRUCTED:
+        if type(transport) in CONSTRUCTED:
             self.state = _HANDED_OVER
-            hand_over(transport, app, header, rest, self)
+            hand_over_constructed(transport, app, header, rest, self, factory.secure_from_header)
             return
         self.state = _RELAYING
         spec = forwarding_spec(ProxyProtocolConnection, app)
         if spec is not None:
             self.__provides__ = spec
-        relay(self, transport, app, header, rest, factory.clock)
+        hand_over_relayed(transport, app, header, rest, factory.clock, factory.secure_from_header)
+
+    # -- closing before the hand-over ---------------------------------------------
 
     def _reject(self, reason: str, detail: str, received: bytes) -> None:
-        """Close the connection for C{reason}: one count, one log event (rate-limited)."""
-        self._stop_waiting()
-        self.state = ConnectionState.REJECTED
-        self._parser = None
-        self._head = b""
-        factory = self.factory
-        factory.stats.rejected[reason] += 1
-        peer = self.transport.getPeer()
-        factory.rejection_log.emit(
+        """Close the connection for C{reason}: one count, one log event."""
+        self._give_up(ConnectionState.REJECTED)
+        self.factory.stats.rejected[reason] += 1
+        self._close(
             reason,
-            describe(peer),
             "Rejected connection from {peer}: {reason}: {detail}; received {excerpt}",
             reason=reason,
             detail=detail,
             excerpt=received[:EXCERPT_BYTES].hex(" ") or "nothing",
-            source=_source(peer),
         )
-        self.transport.loseConnection()
 
     def header_timed_out(self) -> None:
         """
@@ -452,36 +439,54 @@ class ProxyProtocolConnection:
         if state is not _READING and state is not _CHECKING:
             return
         factory = self.factory
-        parser = self._parser
         if state is _READING and not factory.policy.require_header:
-            held = parser.held if parser is not None else self._head
-            self._accept(None, held)
+            parser = self._parser
+            self._accept(None, parser.held if parser is not None else self._prefix)
             return
         received = self._give_up(ConnectionState.TIMED_OUT)
         factory.stats.timed_out += 1
-        peer = self.transport.getPeer()
-        factory.rejection_log.emit(
+        self._close(
             "timeout",
-            describe(peer),
             "Timed out after {timeout}s waiting for a PROXY header from {peer};"
             " received {count} byte(s)",
             timeout=factory.policy.timeout,
             count=received,
-            source=_source(peer),
         )
-        self.transport.loseConnection()
+
+    def evict(self) -> None:
+        """
+        Close: too many connections wait for their header in this process,
+        and this one has waited longest (called by L{pptwisted.stream._pending}).
+        """
+        if self.state is not _READING and self.state is not _CHECKING:
+            return
+        received = self._give_up(ConnectionState.EVICTED)
+        factory = self.factory
+        factory.stats.evicted += 1
+        self._close(
+            "evicted",
+            "Closed the connection from {peer}, the oldest of {cap} waiting for a"
+            " PROXY header (proxyMaxPending); received {count} byte(s)",
+            cap=factory.max_pending,
+            count=received,
+        )
 
     def _give_up(self, state: ConnectionState) -> int:
         """
-        End the header phase in C{state} (the header will not come): forget
-        what was read, leave the deadlines and the pending record, cancel a
-        running check. How many bytes had arrived.
+        End the header phase in C{state} (rejected, timed out, evicted,
+        closed: the application will not be served): forget what was read,
+        stop waiting, cancel a running check. How many bytes had arrived.
         """
-        self.state = state
         parser = self._parser
-        received = parser.buffered if parser is not None else len(self._head)
+        if parser is not None:
+            received = parser.buffered
+        elif self.state is _CHECKING:
+            received = len(self._held)
+        else:
+            received = len(self._prefix)
+        self.state = state
         self._parser = None
-        self._head = b""
+        self._prefix = self._excerpt = self._held = b""
         self._stop_waiting()
         check = self._check
         if check is not None:
@@ -489,30 +494,19 @@ class ProxyProtocolConnection:
             check.cancel()
         return received
 
-    def evict(self) -> None:
+    def _close(self, rule: str, message: str, **fields: object) -> None:
         """
-        Close: too many connections wait for their header in this process,
-        and this one has waited longest (called by L{pptwisted._pending}).
+        Log why the connection is closed before its hand-over (the
+        listener's rejection log: rate-limited per C{rule}), and close it.
         """
-        if self.state is not _READING and self.state is not _CHECKING:
-            return
-        received = self._give_up(ConnectionState.EVICTED)
-        factory = self.factory
-        factory.stats.evicted += 1
         peer = self.transport.getPeer()
-        factory.rejection_log.emit(
-            "evicted",
-            describe(peer),
-            "Closed the connection from {peer}, the oldest of {cap} waiting for a"
-            " PROXY header (proxyMaxPending); received {count} byte(s)",
-            cap=factory.max_pending,
-            count=received,
-            source=_source(peer),
+        self.factory.rejection_log.emit(
+            rule, address_text(peer), message, source=_source(peer), **fields
         )
         self.transport.loseConnection()
 
     def __repr__(self) -> str:
-        real = describe(self.transport.getPeer()) if self.transport is not None else "-"
+        real = address_text(self.transport.getPeer()) if self.transport is not None else "-"
         return f"<{type(self).__name__} {self.state.name} real={real}>"
 
 

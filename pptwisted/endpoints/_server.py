@@ -36,14 +36,15 @@ from zope.interface import implementer
 
 import twisted
 
-from ._endpoint_strings import unparse_endpoint
-from ._handover import construct_connections, tls_protocol_class
-from ._policy import DEFAULT_TIMEOUT, ProxyProtocolPolicy
+from .._policy import DEFAULT_TIMEOUT, ProxyProtocolPolicy
+from ..codec._tlv import DEFAULT_MAX_TLVS
+from ..codec._v2 import DEFAULT_MAX_V2_LENGTH
+from ..stream._constructed import construct_connections
+from ..stream._stats import ProxyProtocolStats
+from ..stream._tls import tls_protocol_class
+from ..stream._wrapper import REJECTION_LOG_BURST, REJECTION_LOG_INTERVAL, ProxyProtocolWrapper
 from ._registry import track_listener
-from ._stats import ProxyProtocolStats
-from ._tlv import DEFAULT_MAX_TLVS
-from ._v2 import DEFAULT_MAX_V2_LENGTH
-from ._wrapper import REJECTION_LOG_BURST, REJECTION_LOG_INTERVAL, ProxyProtocolWrapper
+from ._strings import unparse_endpoint
 
 __all__ = [
     "SERVER_OPTIONS",
@@ -219,7 +220,7 @@ class ProxyProtocolServerEndpoint:
     When the port it gets is Twisted's TCP or UNIX port (tcp, tcp6, unix,
     systemd, and the TCP under ssl/tls), its connections are created as
     transports of ours, handed to the application once the header is in
-    (L{pptwisted._handover}); elsewhere the wrapper stays in the path.
+    (L{pptwisted.stream._constructed}); elsewhere the wrapper stays in the path.
 
     @ivar stats: counters shared by every port this endpoint listens on.
     @ivar log_burst: rejections of one rule logged in full per C{log_interval}
