@@ -17,6 +17,7 @@ import warnings
 
 from ._interfaces import IProxyProtocolTransport, get_proxy_header, get_proxy_transport
 from ._policy import ProxyProtocolPolicy
+from ._version import __version__ as __version__
 from .codec import (
     TLV,
     HeaderParser,
@@ -34,8 +35,6 @@ from .endpoints import (
     header_for_connection,
 )
 from .stream import ProxyProtocolStats, ProxyProtocolWrapper
-
-__version__ = "0.1.0"
 
 __all__ = [
     "TLV",

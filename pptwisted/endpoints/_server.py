@@ -147,7 +147,7 @@ def check_inner_endpoint(kind: str, args: Sequence[object], kwargs: Mapping[str,
     if kind in ("ssl", "tls") and importlib.util.find_spec("OpenSSL") is None:
         raise ValueError(
             f"proxy:{kind}: needs pyOpenSSL, which is not installed:"
-            " pip install 'pptwisted[tls]' (or apt-get install python3-openssl)"
+            " pip install pyOpenSSL (or apt-get install python3-openssl)"
         )
     if kind == "tls" and not _HAS_TLS_ENDPOINT:
         raise ValueError(
