@@ -13,7 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 project = "pptwisted"
 author = "pptwisted contributors"
-copyright = "pptwisted contributors"  # noqa: A001 (Sphinx's name)
+copyright = "pptwisted contributors"
 try:
     release = version("pptwisted")
 except PackageNotFoundError:  # building from a checkout that is not installed
