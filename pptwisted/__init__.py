@@ -1,7 +1,7 @@
 """
 pptwisted: the PROXY protocol (v1 and v2) for Twisted.
 
-The names the README's examples use. The codec (L{parse_header},
+The names the documentation's examples use. The codec (L{parse_header},
 L{HeaderParser}, L{ProxyHeader}) is sans-I/O: bytes in, a header out, and
 the reverse. More in documented submodules: L{pptwisted.codec} (enums,
 caps, error rules), L{pptwisted.tlv} (TLV builders, SSL client flags),
