@@ -37,6 +37,7 @@ import argparse
 import json
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +62,24 @@ def _row(
     }
 
 
+_STARTED: list[float] = []
+
+
+def _progress(text: str) -> None:
+    """One progress line on stderr, with the seconds since the first."""
+    now = time.monotonic()
+    _STARTED[:] = _STARTED or [now]
+    print(f"[bench {now - _STARTED[0]:4.0f} s] {text}", file=sys.stderr, flush=True)
+
+
 def collect(quick: bool) -> list[dict[str, Any]]:
-    """Run everything; one row per figure."""
+    """Run everything; one row per figure. Progress goes to stderr."""
+    _progress(
+        "a --quick smoke run: about 2 to 5 minutes (on 2 CPUs)"
+        if quick
+        else "a full run: about 20 to 40 minutes (on 2 CPUs); --quick takes a few"
+    )
+    _progress("connections: instructions, CPU, throughput and memory per connection")
     figures = connections.run(quick)
     rows = []
     counts = figures["instructions_per_connection"]
@@ -105,6 +122,7 @@ def collect(quick: bool) -> list[dict[str, Any]]:
             )
         )
     if endtoend.available() is None:
+        _progress("requests/s behind HAProxy")
         e2e = endtoend.run(quick)
         for shape in endtoend.SHAPES:
             rps, ratio = e2e["rps"], e2e["ratio_vs_tcp"]
@@ -161,9 +179,13 @@ def collect(quick: bool) -> list[dict[str, Any]]:
             bound <= CAP_KIB + 4,
         )
     )
+    _progress("header parsing")
     rows.extend(parse_rows(parse.run(quick)))
+    _progress("datagrams")
     rows += datagram.rows(datagram.run(quick))
+    _progress("hardening")
     rows += hardening.rows(hardening.run(quick))
+    _progress("done")
     return rows
 
 

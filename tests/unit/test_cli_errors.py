@@ -10,7 +10,7 @@ import subprocess
 import sys
 from unittest import mock
 
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.endpoints import clientFromString, serverFromString
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -60,6 +60,53 @@ class EndpointStringTests(SynchronousTestCase):
         self.assertIn("needs pyOpenSSL", message)
         self.assertIn("pip install pyOpenSSL", message)
 
+    def test_misspelt_option(self) -> None:
+        """A misspelt proxy* option: the closest name, then the names alone, short."""
+        message = self.error("proxy:tcp:8080:proxytrusted=10.0.0.0/8")
+        self.assertIn("unknown proxy: option 'proxytrusted'; did you mean proxyTrusted?", message)
+        self.assertIn("valid: proxyHeader, proxyTrusted,", message)
+        self.assertLess(len(message), 300)
+        self.assertIn("did you mean proxyMaxTLVs?", self.error("proxy:tcp:8080:proxyMaxTLV=3"))
+
+    def test_unrelated_option(self) -> None:
+        """Nothing close: no guess, the valid names."""
+        message = self.error("proxy:tcp:8080:proxyZZZ=1")
+        self.assertNotIn("did you mean", message)
+        self.assertIn("valid: proxyHeader,", message)
+
+    def test_misspelt_client_option(self) -> None:
+        message = str(
+            self.assertRaises(
+                ValueError,
+                clientFromString,
+                MemoryReactorClock(),
+                "proxy:tcp:host=h:port=1:proxyLocal=yes:proxyVersoin=1",
+            )
+        )
+        self.assertIn("unknown proxy: client option 'proxyVersoin'", message)
+        self.assertIn("did you mean proxyVersion?", message)
+        self.assertLess(len(message), 300)
+
+    def test_unknown_inner_type(self) -> None:
+        """An unknown type inside proxy: says so and lists the installed types."""
+        message = self.error("proxy:nonsense:1")
+        self.assertIn("unknown endpoint type 'nonsense' inside proxy:", message)
+        self.assertNotIn("did you mean", message)
+        self.assertRegex(message, r"installed server endpoint types: .*\btcp\b.*\bunix\b")
+        self.assertIn("did you mean tcp?", self.error("proxy:tcpp:8080"))
+
+    def test_unknown_inner_client_type(self) -> None:
+        message = str(
+            self.assertRaises(
+                ValueError,
+                clientFromString,
+                MemoryReactorClock(),
+                "proxy:nonsense:1:proxyLocal=yes",
+            )
+        )
+        self.assertIn("unknown endpoint type 'nonsense' inside proxy:", message)
+        self.assertRegex(message, r"installed client endpoint types: .*\btcp\b")
+
     def test_good_strings_pass(self) -> None:
         for description in ("proxy:tcp:8080", "proxy:tcp:port=0", "proxy:unix:/tmp/x.sock"):
             serverFromString(MemoryReactorClock(), description)
@@ -85,7 +132,7 @@ class TwistOneLineTests(SynchronousTestCase):
     def test_whoami_bad_option(self) -> None:
         self.check(
             ["proxy-whoami", "--listen", "proxy:tcp:0:proxyTimout=3"],
-            "unknown proxy: option 'proxyTimout'; valid options: proxyHeader",
+            "unknown proxy: option 'proxyTimout'; did you mean proxyTimeout? valid: proxyHeader",
         )
 
     def test_relay_bad_connect(self) -> None:
