@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +62,24 @@ def _row(
     }
 
 
+_STARTED: list[float] = []
+
+
+def _progress(text: str) -> None:
+    """One progress line on stderr, with the seconds since the first."""
+    now = time.monotonic()
+    _STARTED[:] = _STARTED or [now]
+    print(f"[bench {now - _STARTED[0]:4.0f} s] {text}", file=sys.stderr, flush=True)
+
+
 def collect(quick: bool) -> list[dict[str, Any]]:
-    """Run everything; one row per figure."""
+    """Run everything; one row per figure. Progress goes to stderr."""
+    _progress(
+        "a --quick smoke run: about 2 to 5 minutes (on 2 CPUs)"
+        if quick
+        else "a full run: about 20 to 40 minutes (on 2 CPUs); --quick takes a few"
+    )
+    _progress("connections: instructions, CPU, throughput and memory per connection")
     figures = connections.run(quick)
     rows = []
     counts = figures["instructions_per_connection"]
@@ -104,6 +122,7 @@ def collect(quick: bool) -> list[dict[str, Any]]:
             )
         )
     if endtoend.available() is None:
+        _progress("requests/s behind HAProxy")
         e2e = endtoend.run(quick)
         for shape in endtoend.SHAPES:
             rps, ratio = e2e["rps"], e2e["ratio_vs_tcp"]
@@ -160,9 +179,13 @@ def collect(quick: bool) -> list[dict[str, Any]]:
             bound <= CAP_KIB + 4,
         )
     )
+    _progress("header parsing")
     rows.extend(parse_rows(parse.run(quick)))
+    _progress("datagrams")
     rows += datagram.rows(datagram.run(quick))
+    _progress("hardening")
     rows += hardening.rows(hardening.run(quick))
+    _progress("done")
     return rows
 
 
@@ -187,33 +210,47 @@ def parse_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+#: The table of docs/benchmarks.rst, which includes it; written by --update-docs.
+RESULTS = DOCS / "benchmark-results.inc"
+#: The chart docs/benchmarks.rst shows; --update-docs copies the one drawn here.
+DOCS_CHART = DOCS / "benchmarks.png"
 
 
-def markdown(rows: list[dict[str, Any]], env: dict[str, Any]) -> str:
-    """The table as Markdown, with the machine and versions it was measured on."""
+def restructuredtext(rows: list[dict[str, Any]], env: dict[str, Any]) -> str:
+    """The table as reStructuredText, with the machine and versions it was measured on."""
     libs = ", ".join(f"{k} {v}" for k, v in env["libraries"].items())
     lines = [
+        ".. Written by python -m bench --update-docs: do not edit by hand.",
+        "",
         f"Measured on {env['cpu']}, {env['cpu_usable']} CPUs, {env['platform']};"
         f" Python {env['python']}; {libs}.",
         "",
-        "| figure | pptwisted | peers | ratio | target | met |",
-        "|---|---|---|---|---|---|",
+        ".. list-table::",
+        "   :header-rows: 1",
+        "",
     ]
+    cells = [["figure", "pptwisted", "peers", "ratio", "target", "met"]]
     for r in rows:
-        lines.append(
-            f"| {r['row']} | {r['pptwisted']:.2f} {r['unit']} | {r['peers']} |"
-            f" {r['ratio']:.3f}x | {r['target']} | {'yes' if r['met'] else '**no**'} |"
+        cells.append(
+            [
+                r["row"],
+                f"{r['pptwisted']:.2f} {r['unit']}",
+                r["peers"],
+                f"{r['ratio']:.3f}x",
+                r["target"],
+                "yes" if r["met"] else "**no**",
+            ]
         )
-    return "\n".join(lines)
+    for row in cells:
+        lines.append(f"   * - {row[0]}")
+        lines.extend(f"     - {cell}" for cell in row[1:])
+    return "\n".join(lines) + "\n"
 
 
-def update_readme(text: str) -> None:
-    """Replace the README's benchmark block with C{text}."""
-    readme = README.read_text()
-    start, end = readme.index(BEGIN) + len(BEGIN), readme.index(END)
-    README.write_text(readme[:start] + "\n" + text + "\n" + readme[end:])
+def update_docs(text: str) -> None:
+    """Write the benchmarks page's table (C{docs/benchmark-results.inc})."""
+    RESULTS.write_text(text)
 
 
 def chart(rows: list[dict[str, Any]], env: dict[str, Any], path: Path) -> None:
@@ -299,7 +336,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chart", type=Path, default=CHART, help=f"PNG to write ({CHART})")
     parser.add_argument("--no-chart", action="store_true", help="do not draw the chart")
     parser.add_argument(
-        "--update-readme", action="store_true", help="write the table into README.md"
+        "--update-docs",
+        action="store_true",
+        help=f"write the table (and the chart) into the docs' benchmarks page ({RESULTS.name})",
+    )
+    # The option's old name, from when the table was in the README.
+    parser.add_argument(
+        "--update-readme", dest="update_docs", action="store_true", help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
     env = environment(["pptwisted", "twisted", "proxy-protocol", "crc32c"])
@@ -318,10 +361,10 @@ def main(argv: list[str] | None = None) -> int:
                 "(--quick is a smoke run: its rounds are too short for the connection"
                 " figures to be measurements; run without --quick for those)"
             )
-    if args.update_readme:
+    if args.update_docs:
         if args.quick:
-            parser.error("--update-readme wants a full run, not --quick")
-        update_readme(markdown(rows, env))
+            parser.error("--update-docs wants a full run, not --quick")
+        update_docs(restructuredtext(rows, env))
     if not args.no_chart:
         try:
             chart(rows, env, args.chart)
@@ -329,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
             print("(no chart: pip install matplotlib)", file=sys.stderr)
         else:
             print(f"chart: {args.chart}", file=sys.stderr)
+            if args.update_docs:
+                shutil.copyfile(args.chart, DOCS_CHART)
     return 1 if args.check and any(not r["met"] for r in rows) else 0
 
 

@@ -1,7 +1,7 @@
 """
 pptwisted: the PROXY protocol (v1 and v2) for Twisted.
 
-The names the README's examples use. The codec (L{parse_header},
+The names the documentation's examples use. The codec (L{parse_header},
 L{HeaderParser}, L{ProxyHeader}) is sans-I/O: bytes in, a header out, and
 the reverse. More in documented submodules: L{pptwisted.codec} (enums,
 caps, error rules), L{pptwisted.tlv} (TLV builders, SSL client flags),
@@ -17,6 +17,7 @@ import warnings
 
 from ._interfaces import IProxyProtocolTransport, get_proxy_header, get_proxy_transport
 from ._policy import ProxyProtocolPolicy
+from ._version import __version__ as __version__
 from .codec import (
     TLV,
     HeaderParser,
@@ -34,8 +35,6 @@ from .endpoints import (
     header_for_connection,
 )
 from .stream import ProxyProtocolStats, ProxyProtocolWrapper
-
-__version__ = "0.1.0"
 
 __all__ = [
     "TLV",

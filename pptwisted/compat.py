@@ -1,7 +1,7 @@
 """
 A drop-in for code written against Twisted's C{twisted.protocols.haproxy}
 (the C{haproxy:} endpoint prefix): its C{proxyEndpoint}, and the
-C{IProxyInfo} results its wrapper kept in C{transport._proxyInfo}.
+C{IProxyInfo} results its wrapper kept in C{transport._proxyInfo}::
 
     from pptwisted.compat import proxy_info
     info = proxy_info(self.transport)   # was: self.transport._proxyInfo

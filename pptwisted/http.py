@@ -2,7 +2,7 @@
 HTTP clients that send a PROXY header on every connection: an
 C{IAgentEndpointFactory} for C{twisted.web.client.Agent}, and ready-made
 C{Agent} and C{treq.HTTPClient} objects. HTTPS works: the header goes on the
-TCP connection, before the TLS handshake.
+TCP connection, before the TLS handshake::
 
     from twisted.internet.address import IPv4Address
     from pptwisted import ProxyHeader
@@ -151,7 +151,7 @@ def proxied_treq(
     except ImportError:
         raise ImportError(
             "proxied_treq needs treq, which is not installed:"
-            " pip install 'pptwisted[http]' (or apt-get install python3-treq)"
+            " pip install treq (or apt-get install python3-treq)"
         ) from None
 
     return HTTPClient(proxied_agent(reactor, header, **options))

@@ -1,5 +1,5 @@
 """
-Prometheus metrics of every C{proxy:} listener, through prometheus_client.
+Prometheus metrics of every C{proxy:} listener, through prometheus_client::
 
     from pptwisted.metrics import metrics_resource
     root.putChild(b"metrics", metrics_resource())

@@ -1,5 +1,5 @@
 """
-C{python -m pptwisted.probe}: the entry point the README documents for the
+C{python -m pptwisted.probe}: the entry point the documentation names for the
 probe tool, which lives in L{pptwisted.tools.probe}. Not part of the
 library: nothing in pptwisted imports it.
 """

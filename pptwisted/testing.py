@@ -1,5 +1,5 @@
 """
-Testing applications that run behind C{proxy:}, without a network.
+Testing applications that run behind C{proxy:}, without a network::
 
     from twisted.internet.address import IPv4Address
     from pptwisted import ProxyHeader

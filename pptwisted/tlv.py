@@ -1,7 +1,7 @@
 """
 TLV builders (spec section 2.2.7 onwards) for headers you send: the SSL TLV
 and its client flags, and the cloud vendors' records (AWS VPC endpoint,
-Azure Private Link, GCP Private Service Connect).
+Azure Private Link, GCP Private Service Connect)::
 
     from pptwisted.tlv import PP2_CLIENT_SSL, ssl_tlv
     ProxyHeader.proxy(src, dst, tlvs=[ssl_tlv(PP2_CLIENT_SSL, version="TLSv1.3")])

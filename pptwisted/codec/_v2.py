@@ -1,5 +1,5 @@
 """
-The PROXY protocol v2 binary header (spec section 2.2).
+The PROXY protocol v2 binary header (spec section 2.2)::
 
     offset  size  field
     0       12    signature 0D 0A 0D 0A 00 0D 0A 51 55 49 54 0A

@@ -32,7 +32,7 @@ from zope.interface import alsoProvides, implementer
 from ..codec._addresses import literal_address
 from ..codec._header import ProxyHeader
 from ..codec._tlv import TLV, TLVType
-from ._strings import unparse_endpoint
+from ._strings import is_unknown_type, unknown_option, unknown_type_message, unparse_endpoint
 from ._twisted_private import split_client_tls
 
 __all__ = [
@@ -165,8 +165,7 @@ def header_from_options(options: Mapping[str, str]) -> tuple[ProxyHeader, bool]:
     """
     for name in options:
         if name not in CLIENT_OPTIONS:
-            valid = "; ".join(f"{k}={v}" for k, v in CLIENT_OPTIONS.items())
-            raise ValueError(f"unknown proxy: client option {name!r}; valid options: {valid}")
+            raise ValueError(unknown_option("proxy: client option", name, CLIENT_OPTIONS))
     version_text = options.get("proxyVersion", "2")
     if version_text not in ("1", "2"):
         raise ValueError(f"proxyVersion must be 1 or 2, not {version_text!r}")
@@ -229,7 +228,12 @@ class ProxyClientParser:
             raise ValueError(
                 "proxy: needs a client endpoint to wrap, e.g. proxy:tcp:host=h:port=80"
             )
-        inner: IStreamClientEndpoint = clientFromString(  # type: ignore[no-untyped-call]
-            reactor, unparse_endpoint(args, kwargs)
-        )
+        try:
+            inner: IStreamClientEndpoint = clientFromString(  # type: ignore[no-untyped-call]
+                reactor, unparse_endpoint(args, kwargs)
+            )
+        except ValueError as e:
+            if is_unknown_type(e):
+                raise ValueError(unknown_type_message("client", str(args[0]))) from None
+            raise
         return ProxyProtocolClientEndpoint(inner, header, crc32c=crc)

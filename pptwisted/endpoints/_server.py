@@ -44,7 +44,7 @@ from ..stream._stats import ProxyProtocolStats
 from ..stream._tls import tls_protocol_class
 from ..stream._wrapper import REJECTION_LOG_BURST, REJECTION_LOG_INTERVAL, ProxyProtocolWrapper
 from ._registry import track_listener
-from ._strings import unparse_endpoint
+from ._strings import is_unknown_type, unknown_option, unknown_type_message, unparse_endpoint
 
 __all__ = [
     "SERVER_OPTIONS",
@@ -75,10 +75,6 @@ SERVER_OPTIONS: Mapping[str, str] = {
 }
 
 
-def _options_help() -> str:
-    return "; ".join(f"{name}={what}" for name, what in SERVER_OPTIONS.items())
-
-
 def policy_from_options(options: Mapping[str, str]) -> ProxyProtocolPolicy:
     """
     Build a L{ProxyProtocolPolicy} from C{proxy:} string options; raise
@@ -87,7 +83,7 @@ def policy_from_options(options: Mapping[str, str]) -> ProxyProtocolPolicy:
     kwargs: dict[str, Any] = {}
     for name, value in options.items():
         if name not in SERVER_OPTIONS:
-            raise ValueError(f"unknown proxy: option {name!r}; valid options: {_options_help()}")
+            raise ValueError(unknown_option("proxy: option", name, SERVER_OPTIONS))
         try:
             if name == "proxyHeader":
                 if value not in ("required", "optional"):
@@ -148,7 +144,7 @@ def check_inner_endpoint(kind: str, args: Sequence[object], kwargs: Mapping[str,
     if kind in ("ssl", "tls") and importlib.util.find_spec("OpenSSL") is None:
         raise ValueError(
             f"proxy:{kind}: needs pyOpenSSL, which is not installed:"
-            " pip install 'pptwisted[tls]' (or apt-get install python3-openssl)"
+            " pip install pyOpenSSL (or apt-get install python3-openssl)"
         )
     if kind == "tls" and not _HAS_TLS_ENDPOINT:
         raise ValueError(
@@ -322,6 +318,10 @@ class ProxyServerParser:
             inner: IStreamServerEndpoint = serverFromString(  # type: ignore[no-untyped-call]
                 reactor, unparse_endpoint(args, kwargs)
             )
+        except ValueError as e:
+            if is_unknown_type(e):
+                raise ValueError(unknown_type_message("server", kind)) from None
+            raise
         except TypeError as e:
             valid = ", ".join(_inner_options(kind)) or "see its documentation"
             raise ValueError(

@@ -83,6 +83,13 @@ PRIVATE_APIS: tuple[PrivateAPI, ...] = (
         " says 'see its documentation'.",
     ),
     PrivateAPI(
+        "twisted.internet.endpoints._clientParsers (and _serverParsers): Twisted's own types",
+        "pptwisted.endpoints._strings",
+        "_clientParsers",
+        "Best effort: list the installed endpoint types when the one inside proxy: is"
+        " unknown (no public list of Twisted's own). Missing: the plugins' types alone.",
+    ),
+    PrivateAPI(
         "twisted.protocols.haproxy._info.ProxyInfo, twisted.protocols.haproxy._interfaces"
         ".IProxyInfo",
         "pptwisted.compat",

@@ -10,10 +10,18 @@ from typing import TypeVar
 
 from twisted.internet.address import IPv4Address, IPv6Address
 
+from .._version import __version__
 from ..codec import TLV, TLVType
 from ..codec._addresses import literal_address
 
-__all__ = ["endpoint_or_exit", "parse_address", "parse_tlv", "parse_tlv_type"]
+__all__ = [
+    "endpoint_or_exit",
+    "parse_address",
+    "parse_tlv",
+    "parse_tlv_type",
+    "print_version_and_exit",
+    "version_line",
+]
 
 _T = TypeVar("_T")
 
@@ -94,3 +102,16 @@ def endpoint_or_exit(tool: str, option: str, value: str, make: Callable[[], _T])
     except Exception as e:  # Twisted's parsers raise what their code meets
         reason = f"{type(e).__name__}: {e}"
     raise SystemExit(f"twist {tool}: {option} {value!r}: {reason}")
+
+
+def version_line() -> str:
+    """What C{--version} prints: pptwisted's version, then Twisted's."""
+    from twisted import __version__ as twisted_version
+
+    return f"pptwisted {__version__} (Twisted {twisted_version})"
+
+
+def print_version_and_exit() -> None:
+    """C{--version} of a C{twist} subcommand: L{version_line}, then exit 0."""
+    print(version_line())
+    raise SystemExit(0)

@@ -20,7 +20,7 @@ from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.interfaces import IReactorTime
 
 from ..codec import ProxyHeader
-from ._cli import parse_address, parse_tlv
+from ._cli import parse_address, parse_tlv, version_line
 
 __all__ = ["main"]
 
@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m pptwisted.probe",
         description="Send an HTTP request through a PROXY header; print status and body.",
     )
+    parser.add_argument("--version", action="version", version=version_line())
     parser.add_argument("url", help="http:// or https:// URL of the backend")
     parser.add_argument(
         "--source",
@@ -58,7 +59,13 @@ def _parser() -> argparse.ArgumentParser:
         "--destination",
         help="destination address to claim (default: the URL's host address and port)",
     )
-    parser.add_argument("--version", type=int, choices=(1, 2), default=2, help="header version")
+    parser.add_argument(
+        "--header-version",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="PROXY header version (default 2)",
+    )
     parser.add_argument(
         "--tlv",
         action="append",
@@ -93,9 +100,9 @@ def build_header(args: argparse.Namespace) -> ProxyHeader:
     if type(source) is not type(destination):
         raise ValueError("--source and --destination must both be IPv4 or both IPv6")
     tlvs = [parse_tlv(t) for t in args.tlv]
-    if args.version == 1 and (tlvs or args.crc32c):
-        raise ValueError("--tlv and --crc32c need --version 2")
-    return ProxyHeader.proxy(source, destination, version=args.version, tlvs=tlvs)
+    if args.header_version == 1 and (tlvs or args.crc32c):
+        raise ValueError("--tlv and --crc32c need --header-version 2")
+    return ProxyHeader.proxy(source, destination, version=args.header_version, tlvs=tlvs)
 
 
 async def _probe(reactor: IReactorTime, args: argparse.Namespace, header: ProxyHeader) -> int:
@@ -132,8 +139,7 @@ def _missing_dependency(url: str) -> str | None:
         import treq  # noqa: F401
     except ImportError:
         return (
-            "needs treq, which is not installed:"
-            " pip install 'pptwisted[http]' (or apt-get install python3-treq)"
+            "needs treq, which is not installed: pip install treq (or apt-get install python3-treq)"
         )
     if urlsplit(url).scheme.lower() == "https":
         try:
@@ -141,7 +147,7 @@ def _missing_dependency(url: str) -> str | None:
         except ImportError:
             return (
                 "https needs pyOpenSSL, which is not installed:"
-                " pip install 'pptwisted[tls]' (or apt-get install python3-openssl)"
+                " pip install pyOpenSSL (or apt-get install python3-openssl)"
             )
     return None
 

@@ -39,7 +39,7 @@ from zope.interface import implementer
 from .._interfaces import get_proxy_header
 from ..codec import TLV, ProxyHeader, TLVType
 from ..endpoints import ProxyProtocolClientEndpoint, header_for_connection
-from ._cli import endpoint_or_exit, parse_tlv
+from ._cli import endpoint_or_exit, parse_tlv, print_version_and_exit
 from ._cli import parse_tlv_type as _parse_tlv_type
 
 __all__ = ["Options", "RelayFactory", "TLVRules", "makeService", "parse_tlv_type"]
@@ -288,7 +288,7 @@ class Options(usage.Options):
     """Options of C{twist proxy-relay}."""
 
     synopsis = (
-        "--listen ENDPOINT --connect ENDPOINT [--version 1|2] [--tlv TYPE=VALUE]..."
+        "--listen ENDPOINT --connect ENDPOINT [--header-version 1|2] [--tlv TYPE=VALUE]..."
         " [--keep-tlv TYPE]... [--drop-tlv TYPE]... [--set-tlv TYPE=VALUE]... [--crc32c]"
     )
     longdesc = (
@@ -309,16 +309,18 @@ class Options(usage.Options):
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self["tlv"] = []
-        self["version"] = "2"
+        self["header-version"] = "2"
         self["keep-tlv"] = []
         self["drop-tlv"] = []
         self["set-tlv"] = []
 
-    def opt_version(self, value: str) -> None:  # type: ignore[override]
+    def opt_header_version(self, value: str) -> None:
         """PROXY header version, 1 or 2 (default 2)."""
-        self["version"] = value
+        self["header-version"] = value
 
-    opt_v = opt_version
+    def opt_version(self) -> None:
+        """Print pptwisted's version (and Twisted's) and exit."""
+        print_version_and_exit()
 
     def opt_tlv(self, value: str) -> None:
         """Add a TLV to the header: TYPE=VALUE (repeatable)."""
@@ -352,13 +354,13 @@ class Options(usage.Options):
     def postOptions(self) -> None:
         if not self["listen"] or not self["connect"]:
             raise usage.UsageError("both --listen and --connect are required")
-        if self["version"] not in ("1", "2"):
-            raise usage.UsageError("--version must be 1 or 2")
-        self["version"] = int(self["version"])
+        if self["header-version"] not in ("1", "2"):
+            raise usage.UsageError("--header-version must be 1 or 2")
+        self["header-version"] = int(self["header-version"])
         tlv_options = ("tlv", "keep-tlv", "drop-tlv", "set-tlv")
-        if self["version"] == 1 and (any(self[o] for o in tlv_options) or self["crc32c"]):
+        if self["header-version"] == 1 and (any(self[o] for o in tlv_options) or self["crc32c"]):
             raise usage.UsageError(
-                "--tlv, --keep-tlv, --drop-tlv, --set-tlv and --crc32c need --version 2"
+                "--tlv, --keep-tlv, --drop-tlv, --set-tlv and --crc32c need --header-version 2"
             )
         if self["keep-tlv"] and self["drop-tlv"]:
             raise usage.UsageError("give --keep-tlv or --drop-tlv, not both")
@@ -384,7 +386,7 @@ def makeService(options: Options) -> IService:
         lambda: clientFromString(reactor, options["connect"]),  # type: ignore[no-untyped-call]
     )
     factory = RelayFactory(
-        target, version=options["version"], tlvs=options["tlv"], rules=options["rules"]
+        target, version=options["header-version"], tlvs=options["tlv"], rules=options["rules"]
     )
     service: IService = endpoint_or_exit(
         "proxy-relay",

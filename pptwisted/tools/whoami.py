@@ -23,7 +23,7 @@ from twisted.python import usage
 from zope.interface import implementer
 
 from ..datagram import ProxyProtocolDatagramWrapper
-from ._cli import endpoint_or_exit
+from ._cli import endpoint_or_exit, print_version_and_exit
 from ._report import describe_address, describe_connection, describe_header, render_text
 
 __all__ = ["Options", "WhoamiDatagram", "WhoamiFactory", "WhoamiProtocol", "makeService"]
@@ -171,6 +171,10 @@ class Options(usage.Options):
         ["udp", None, None, "Also answer UDP datagrams (PROXY v2 DGRAM) on [HOST:]PORT."],
         ["udp-header-on", None, "every", "UDP framing: 'every' datagram or the 'first' of a flow."],
     ]
+
+    def opt_version(self) -> None:
+        """Print pptwisted's version (and Twisted's) and exit."""
+        print_version_and_exit()
 
     def postOptions(self) -> None:
         if self["udp-header-on"] not in ("every", "first"):

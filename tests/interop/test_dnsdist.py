@@ -48,7 +48,7 @@ TIMEOUT = 5.0
 
 
 def _example() -> Any:
-    """examples/names-behind-dnsdist.py, the README's server, as a module."""
+    """examples/names-behind-dnsdist.py, the docs' server (howto/udp), as a module."""
     path = EXAMPLES / "names-behind-dnsdist.py"
     spec = importlib.util.spec_from_file_location("names_behind_dnsdist", path)
     assert spec is not None and spec.loader is not None
@@ -62,7 +62,7 @@ EXAMPLE = _example()
 
 class ClientAddressFactory(EXAMPLE.ClientAddressFactory):  # type: ignore[misc,name-defined]
     """
-    The README's server, which answers TXT queries with the client address
+    The docs' server, which answers TXT queries with the client address
     it sees; records (query name, address seen, header) per query.
     """
 
@@ -290,7 +290,7 @@ class DnsdistTests(InteropTestCase):
 
 
 class ExampleListenTests(InteropTestCase):
-    """The README's listen(), without dnsdist: a header-bearing query over UDP."""
+    """The docs' listen(), without dnsdist: a header-bearing query over UDP."""
 
     @run_as_deferred
     async def test_listen(self) -> None:

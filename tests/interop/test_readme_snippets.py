@@ -1,8 +1,9 @@
 """
-The README's load balancer snippets are the configs the interop tests run:
-each file of examples/, filled in with the README's sample values, appears
-in the README verbatim, is a complete file that C{haproxy -c} or
-C{nginx -t} accepts, and the README's C{examples/fill.py} command writes it.
+The docs' load balancer configurations are the configs the interop tests
+run: each file of examples/ is shown by a page of docs/ (C{literalinclude}),
+filled in with the sample values below it is a complete file that
+C{haproxy -c} or C{nginx -t} accepts, and the docs' C{examples/fill.py}
+command (C{docs/examples/fill.sh}) writes it.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from .harness import EXAMPLES, render, require_binary, require_nginx_stream
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
-README = (Path(__file__).resolve().parent.parent.parent / "README.md").read_text()
+DOCS = REPO / "docs"
 
-#: The values the README shows for each example's placeholders.
+#: Sample values for each example's placeholders (those of the docs' fill.py
+#: command for haproxy-send-proxy.cfg).
 SAMPLES: dict[str, dict[str, str]] = {
     "haproxy-send-proxy.cfg": {
         "mode": "tcp",
@@ -76,13 +78,22 @@ def example_names() -> list[str]:
 
 
 class ReadmeSnippetTests(SynchronousTestCase):
-    def test_every_example_in_readme(self) -> None:
+    def test_every_example_in_docs(self) -> None:
+        """Each example is shown, whole, by a page of the docs."""
         self.assertEqual(sorted(SAMPLES), example_names())
-        for name, values in SAMPLES.items():
-            self.assertIn(render(name, values), README, name)
+        included = {
+            Path(match).name
+            for page in DOCS.rglob("*.rst")
+            for match in re.findall(
+                r"^\.\. literalinclude:: (\S*examples/[^\s]+)$", page.read_text(), re.M
+            )
+            if "docs/examples" not in str((page.parent / match).resolve())
+        }
+        for name in SAMPLES:
+            self.assertIn(name, included, name)
 
     def test_haproxy_accepts_each_snippet(self) -> None:
-        """haproxy -c accepts every HAProxy block of the README as it stands."""
+        """haproxy -c accepts every HAProxy example, filled in."""
         haproxy = require_binary("haproxy")
         directory = FilePath(self.mktemp())
         directory.makedirs()
@@ -103,7 +114,7 @@ class ReadmeSnippetTests(SynchronousTestCase):
             self.assertEqual(check.returncode, 0, f"{name}:\n{check.stdout}{check.stderr}")
 
     def test_nginx_accepts_each_snippet(self) -> None:
-        """nginx -t accepts every nginx block of the README as a whole nginx.conf."""
+        """nginx -t accepts every nginx example, filled in, as a whole nginx.conf."""
         nginx = require_nginx_stream()
         for name, values in SAMPLES.items():
             if not name.startswith("nginx-"):
@@ -121,12 +132,8 @@ class ReadmeSnippetTests(SynchronousTestCase):
             self.assertEqual(check.returncode, 0, f"{name}:\n{check.stderr}")
 
     def test_fill_command(self) -> None:
-        """The README's fill.py command writes the README's HAProxy block."""
-        (command,) = [
-            block.strip()
-            for block in re.findall(r"```sh\n(.*?)```", README, re.DOTALL)
-            if "examples/fill.py" in block
-        ]
+        """The docs' fill.py command writes the HAProxy example with its values."""
+        command = (DOCS / "examples" / "fill.sh").read_text().strip()
         argv, _, output = command.partition(" > ")
         words = shlex.split(argv)
         self.assertEqual(words[:2], ["python3", "examples/fill.py"])
@@ -137,7 +144,6 @@ class ReadmeSnippetTests(SynchronousTestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
         name = Path(words[2]).name
         self.assertEqual(result.stdout, render(name, SAMPLES[name]))
-        self.assertIn(result.stdout, README)
 
     def test_fill_every_example(self) -> None:
         """fill.py fills each example as the interop tests do, and names what is missing."""

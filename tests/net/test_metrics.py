@@ -33,7 +33,7 @@ from pptwisted.endpoints._server import policy_from_options
 from pptwisted.metrics import OUTCOMES, ProxyProtocolCollector, metrics_resource, register
 from pptwisted.stream._stats import HEADER_DELAY_BUCKETS
 
-from ..compat import Started
+from ..compat import Started, twist_env
 
 V1 = b"PROXY TCP4 192.0.2.7 198.51.100.1 4321 443\r\n"
 
@@ -407,34 +407,23 @@ class ScrapeTests(TestCase):
         self.assertIsNone(options["metrics"])
 
 
-class ReadmeExampleTests(TestCase):
-    """The README's twisted.web application serving the metrics runs as written."""
+class DocsExampleTests(TestCase):
+    """docs/examples/metrics_app.py, the metrics how-to's application, runs as written."""
 
     timeout = 60
 
-    async def test_readme_web_app(self) -> None:
-        import re
+    async def test_docs_web_app(self) -> None:
         import time
 
         from ..interop.harness import REPO
 
-        readme = (REPO / "README.md").read_text()
-        blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
-        (code,) = [b for b in blocks if "MetricsResource()" in b]
-        self.assertIn('"proxy:tcp:8080:', code)
-        self.assertIn('"tcp:9100:interface=127.0.0.1"', code)
-        code = code.replace('"proxy:tcp:8080:', '"proxy:tcp:0:interface=127.0.0.1:')
-        code = code.replace('"tcp:9100:interface=127.0.0.1"', '"tcp:0:interface=127.0.0.1"')
-        # Both on port 0: log to stdout, where Twisted says which port each got.
-        logging = (
-            "import sys\n"
-            "from twisted.logger import globalLogBeginner, textFileLogObserver\n"
-            "globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)])\n"
-        )
-        server = Started(
-            [sys.executable, "-u", "-c", logging + code],
-            cwd=REPO,  # File("."): the repository
-        )
+        example = REPO / "docs" / "examples" / "metrics_app.py"
+        code = example.read_text()
+        self.assertIn('("proxy:tcp:8080", "tcp:9100")', code)
+        self.assertIn('f"{app}:proxyName=www"', code)
+        # Both on port 0 (Twisted logs "starting on PORT" for each).
+        argv = [sys.executable, "-u", str(example), "proxy:tcp:0:interface=127.0.0.1", "tcp:0"]
+        server = Started(argv, cwd=REPO, env=twist_env())  # File("."): the repository
         self.addCleanup(server.stop)
         process = server.process
         ports = await deferToThread(server.ports, 2)

@@ -78,7 +78,7 @@ class ProbeTests(TestCase):
             "-m",
             "pptwisted.probe",
             f"http://127.0.0.1:{port}/",
-            "--version",
+            "--header-version",
             "1",
             "--source",
             "[2001:db8::5]:99",

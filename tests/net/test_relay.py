@@ -222,15 +222,17 @@ class OptionsTests(SynchronousTestCase):
         options.parseOptions(
             ["--listen", "tcp:9000", "--connect", "tcp:host=h:port=1", "--tlv", "authority=x"]
         )
-        self.assertEqual(options["version"], 2)
+        self.assertEqual(options["header-version"], 2)
         self.assertEqual(options["tlv"][0].value, b"x")
 
     def test_errors(self) -> None:
+        base = ["--listen", "tcp:1", "--connect", "tcp:host=h:port=1"]
         for argv in (
             ["--listen", "tcp:1"],
-            ["--listen", "tcp:1", "--connect", "tcp:host=h:port=1", "--version", "3"],
-            ["--listen", "tcp:1", "--connect", "tcp:host=h:port=1", "--version", "1", "--crc32c"],
-            ["--listen", "tcp:1", "--connect", "tcp:host=h:port=1", "--tlv", "nonsense"],
+            [*base, "--header-version", "3"],
+            [*base, "--header-version", "1", "--crc32c"],
+            [*base, "--tlv", "nonsense"],
+            [*base, "-v", "1"],
         ):
             self.assertRaises(usage.UsageError, Options().parseOptions, argv)
 
@@ -262,7 +264,7 @@ class OptionsTests(SynchronousTestCase):
             ["--keep-tlv", "nonsense"],
             ["--drop-tlv", "256"],
             ["--drop-tlv", "ssl_version"],
-            ["--version", "1", "--drop-tlv", "authority"],
+            ["--header-version", "1", "--drop-tlv", "authority"],
         ):
             self.assertRaises(usage.UsageError, Options().parseOptions, base + extra)
 

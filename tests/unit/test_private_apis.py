@@ -164,6 +164,16 @@ class ServerEndpointGuards(SynchronousTestCase):
         if hasattr(endpoints, "wrapServerTLS"):
             self.assertIn("port", _inner_options("tls"), _changed(entry, "tls's options"))
 
+    def test_client_parsers(self) -> None:
+        """Twisted's own endpoint types can still be listed for an error message."""
+        from pptwisted.endpoints._strings import installed_prefixes
+
+        entry = _entry("twisted.internet.endpoints._clientParsers")
+        for name in ("_clientParsers", "_serverParsers"):
+            self.assertIsInstance(getattr(endpoints, name, None), dict, _changed(entry, name))
+        self.assertIn("tcp", installed_prefixes("client"), _changed(entry, "tcp"))
+        self.assertIn("unix", installed_prefixes("server"), _changed(entry, "unix"))
+
 
 class CompatGuards(SynchronousTestCase):
     def test_haproxy_info(self) -> None:

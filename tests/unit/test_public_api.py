@@ -1,6 +1,6 @@
 """
 The public API (issue 11, item 5): C{pptwisted} exports the names the
-README uses; the rest lives in documented submodules; names that moved stay
+docs' examples use; the rest lives in documented submodules; names that moved stay
 importable from C{pptwisted} for one release, with a DeprecationWarning.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import importlib
-import re
 import warnings
 from pathlib import Path
 
@@ -17,21 +16,18 @@ from twisted.trial.unittest import SynchronousTestCase
 import pptwisted
 import pptwisted.tlv
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 SUBMODULES = ("codec", "tlv", "endpoints", "datagram", "http", "testing", "metrics", "compat")
 
 
-def _readme_python() -> list[str]:
-    """The README's Python blocks (doctest blocks without their prompts)."""
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
-    return [
-        "\n".join(
-            line[4:] if line.startswith((">>> ", "... ")) else line
-            for line in block.splitlines()
-            if not line or line.startswith((">>> ", "... ")) or not block.startswith(">>>")
-        )
-        for block in blocks
-    ]
+def _docs_python() -> list[str]:
+    """The docs' Python examples (the doctest file without its prompts)."""
+    blocks = [path.read_text(encoding="utf-8") for path in sorted(EXAMPLES.glob("*.py"))]
+    doctest = (EXAMPLES / "codec.txt").read_text(encoding="utf-8")
+    blocks.append(
+        "\n".join(line[4:] for line in doctest.splitlines() if line.startswith((">>> ", "... ")))
+    )
+    return blocks
 
 
 class PublicNamesTests(SynchronousTestCase):
@@ -43,12 +39,12 @@ class PublicNamesTests(SynchronousTestCase):
             for name in pptwisted.__all__:
                 self.assertIsNotNone(getattr(pptwisted, name))
 
-    def test_readme_imports_are_public(self) -> None:
+    def test_docs_imports_are_public(self) -> None:
         """
-        Every name the README's Python imports from C{pptwisted} or reads as
+        Every name the docs' Python examples import from C{pptwisted} or reads as
         C{pptwisted.NAME} is in C{__all__} or is a public submodule.
         """
-        blocks = _readme_python()
+        blocks = _docs_python()
         self.assertGreater(len(blocks), 5)
         used: set[str] = set()
         for block in blocks:
