@@ -159,3 +159,39 @@ class Started:
             if line is not None:
                 self.seen.append(line)
         return "".join(self.seen)
+
+
+_UNDER_REACTOR = """
+import sys, importlib
+importlib.import_module(sys.argv[1]).install()
+import pytest
+sys.exit(pytest.main([sys.argv[2], "-q", "-p", "no:cacheprovider", "-k", sys.argv[3]]))
+"""
+
+
+def run_under_reactor(
+    case: Any, reactor_module: str, test_file: str, select: str, timeout: float
+) -> None:
+    """
+    Run the tests of C{test_file} that C{select} (pytest's C{-k}) picks in a
+    process running the reactor of C{reactor_module}; fail C{case} unless
+    they all passed. Skips when this process already runs that reactor.
+    """
+    from twisted.internet import reactor
+    from twisted.trial.unittest import SkipTest
+
+    if type(reactor).__module__ == reactor_module:
+        raise SkipTest(f"this process already runs {reactor_module}")
+    path = Path(test_file).resolve()
+    result = subprocess.run(
+        [sys.executable, "-c", _UNDER_REACTOR, reactor_module, str(path), select],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=path.parents[2],
+    )
+    tail = (result.stdout + result.stderr)[-3000:]
+    case.assertEqual(result.returncode, 0, tail)
+    case.assertRegex(result.stdout, r"\d+ passed", tail)
+    case.assertNotRegex(result.stdout, r"\d+ (failed|error)", tail)

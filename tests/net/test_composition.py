@@ -19,11 +19,8 @@ import hashlib
 import random
 import socket
 import ssl
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from twisted.internet import endpoints, reactor
@@ -47,6 +44,7 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 from pptwisted import ProxyProtocolWrapper, get_proxy_header
 
 from ..certs import key_and_certificate, make_self_signed
+from ..compat import run_under_reactor
 
 HEADER = b"PROXY TCP4 192.0.2.7 198.51.100.1 4321 443\r\n"
 CLIENT = IPv4Address("TCP", "192.0.2.7", 4321)
@@ -461,31 +459,14 @@ class LimitConnectionsByPeerTests(SynchronousTestCase):
             factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1234))
 
 
-SCRIPT = """
-import sys
-from twisted.internet import asyncioreactor
-asyncioreactor.install()
-import pytest
-tests = "CompositionTests or HandOverInStack"
-sys.exit(pytest.main([sys.argv[1], "-q", "-p", "no:cacheprovider", "-k", tests]))
-"""
-
-
 class AsyncioReactorTests(SynchronousTestCase):
     """The same matrix, in a process running the asyncio reactor."""
 
     def test_asyncio(self) -> None:
-        if type(reactor).__module__ == "twisted.internet.asyncioreactor":
-            raise SkipTest("this process already runs the asyncio reactor")
-        result = subprocess.run(
-            [sys.executable, "-c", SCRIPT, str(Path(__file__).resolve())],
-            capture_output=True,
-            text=True,
+        run_under_reactor(
+            self,
+            "twisted.internet.asyncioreactor",
+            __file__,
+            "CompositionTests or HandOverInStack",
             timeout=600,
-            check=False,
-            cwd=Path(__file__).resolve().parents[2],
         )
-        tail = (result.stdout + result.stderr)[-3000:]
-        self.assertEqual(result.returncode, 0, tail)
-        self.assertRegex(result.stdout, r"\d+ passed", tail)
-        self.assertNotRegex(result.stdout, r"\d+ (failed|error)", tail)

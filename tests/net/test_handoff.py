@@ -14,10 +14,7 @@ import re
 import shutil
 import socket
 import ssl
-import subprocess
-import sys
 import tempfile
-from pathlib import Path
 from typing import Any, ClassVar
 
 from twisted.internet import reactor
@@ -50,6 +47,7 @@ from pptwisted import (
 from pptwisted.stream import ProxiedTransport
 
 from ..certs import write_self_signed
+from ..compat import run_under_reactor
 
 HEADER = b"PROXY TCP4 192.0.2.7 198.51.100.1 4321 443\r\n"
 CLIENT = IPv4Address("TCP", "192.0.2.7", 4321)
@@ -670,12 +668,6 @@ REACTORS: dict[str, str] = {
     "poll": "twisted.internet.pollreactor",
     "select": "twisted.internet.selectreactor",
 }
-SCRIPT = """
-import sys, importlib
-importlib.import_module(sys.argv[1]).install()
-import pytest
-sys.exit(pytest.main([sys.argv[2], "-q", "-p", "no:cacheprovider", "-k", "not OtherReactors"]))
-"""
 
 
 class OtherReactorsTests(TestCase):
@@ -684,22 +676,9 @@ class OtherReactorsTests(TestCase):
     timeout = 300
 
     def run_under(self, name: str) -> None:
-        module = REACTORS[name]
-        if type(reactor).__module__ == module:
-            raise SkipTest(f"this process already runs the {name} reactor")
         if name == "poll" and not hasattr(__import__("select"), "poll"):
             raise SkipTest("no poll() here")
-        result = subprocess.run(
-            [sys.executable, "-c", SCRIPT, module, str(Path(__file__).resolve())],
-            capture_output=True,
-            text=True,
-            timeout=280,
-            check=False,
-            cwd=Path(__file__).resolve().parents[2],
-        )
-        tail = (result.stdout + result.stderr)[-3000:]
-        self.assertEqual(result.returncode, 0, tail)
-        self.assertRegex(result.stdout, r"\d+ passed", tail)
+        run_under_reactor(self, REACTORS[name], __file__, "not OtherReactors", timeout=280)
 
     def test_asyncio(self) -> None:
         self.run_under("asyncio")
