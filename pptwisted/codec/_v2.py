@@ -42,7 +42,6 @@ _ntoa = socket.inet_ntoa
 _ntop = socket.inet_ntop
 _AF_INET6 = socket.AF_INET6
 _PROXY = Command.PROXY
-_LOCAL = Command.LOCAL
 _LOCAL_HEADER = ProxyHeader(2, Command.LOCAL, Family.UNSPEC, Transport.UNSPEC, None, None, ())
 #: Family/transport byte -> (Family, Transport, twisted address type).
 _KINDS: dict[int, tuple[Family, Transport, Literal["TCP", "UDP"]]] = {
