@@ -96,6 +96,12 @@ class ProxyProtocolPolicy:
         transport adapts to C{ISSLTransport} (twisted.web's C{isSecure()},
         https URLs; L{pptwisted.stream._secure}). Needs L{trusted}: a peer that can
         send a header could otherwise claim TLS and a client certificate.
+    @ivar alpn_from_header: the transport's C{negotiatedProtocol} is the
+        header's ALPN TLV (C{PP2_TYPE_ALPN}) when it is C{b"h2"} or
+        C{b"http/1.1"}, C{None} otherwise: for a proxy that terminates TLS in
+        TCP mode, so that twisted.web speaks HTTP/2 to the clients that
+        negotiated it (L{pptwisted.stream._secure.negotiated_protocol}).
+        Needs L{trusted}, as L{secure_from_header} does.
     @ivar name: the listener's name in metrics (L{pptwisted.metrics}); by
         default a C{proxy:} endpoint's listening address.
     """
@@ -112,6 +118,7 @@ class ProxyProtocolPolicy:
     max_pending: int | None = None
     check: HeaderCheck | None = None
     secure_from_header: bool = False
+    alpn_from_header: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trusted", _networks(self.trusted))
@@ -134,6 +141,11 @@ class ProxyProtocolPolicy:
             raise ValueError(
                 "proxySecure=yes (secure_from_header) needs proxyTrusted (trusted"
                 " sources): any peer could otherwise claim TLS and a client certificate"
+            )
+        if self.alpn_from_header and not self.trusted:
+            raise ValueError(
+                "proxyALPN=yes (alpn_from_header) needs proxyTrusted (trusted sources):"
+                " any peer could otherwise choose the protocol the application speaks"
             )
         if self.name is not None and not (0 < len(self.name) <= 128 and self.name.isprintable()):
             raise ValueError(f"name must be 1-128 printable characters, not {self.name!r}")

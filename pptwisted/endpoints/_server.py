@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from twisted.internet import endpoints
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.endpoints import (
     SSL4ServerEndpoint,
     TCP4ServerEndpoint,
@@ -69,6 +70,9 @@ SERVER_OPTIONS: Mapping[str, str] = {
     "proxyRequireCrc32c": "yes or no (default no): reject v2 headers without a CRC32C TLV",
     "proxySecure": "yes or no (default no): a header's SSL TLV (PP2_CLIENT_SSL) makes"
     " request.isSecure() true; needs proxyTrusted, not on ssl:/tls:",
+    "proxyALPN": "yes or no (default no): a header's ALPN TLV (h2 or http/1.1) is the"
+    " transport's negotiatedProtocol (HTTP/2 in twisted.web); needs proxyTrusted,"
+    " not on ssl:/tls:",
     "proxyName": "the listener's name in metrics (default: the listening address)",
     "proxyMaxPending": "cap on connections waiting for their header, per process"
     " (default: half the file-descriptor soft limit)",
@@ -114,6 +118,10 @@ def policy_from_options(options: Mapping[str, str]) -> ProxyProtocolPolicy:
                 if value not in ("yes", "no"):
                     raise ValueError("must be 'yes' or 'no'")
                 kwargs["secure_from_header"] = value == "yes"
+            elif name == "proxyALPN":
+                if value not in ("yes", "no"):
+                    raise ValueError("must be 'yes' or 'no'")
+                kwargs["alpn_from_header"] = value == "yes"
             elif name == "proxyName":
                 kwargs["name"] = value
             elif name == "proxyMaxPending":
@@ -234,17 +242,27 @@ class ProxyProtocolServerEndpoint:
     ) -> None:
         self.endpoint = endpoint
         self.policy = policy if policy is not None else ProxyProtocolPolicy()
-        if self.policy.secure_from_header and _split_tls(endpoint)[1] is not None:
-            raise ValueError(
-                "proxySecure=yes is for a proxy that terminates TLS; ssl:/tls: here are"
-                " secure already: drop proxySecure or use tcp:"
-            )
+        if _split_tls(endpoint)[1] is not None:
+            if self.policy.secure_from_header:
+                raise ValueError(
+                    "proxySecure=yes is for a proxy that terminates TLS; ssl:/tls: here are"
+                    " secure already: drop proxySecure or use tcp:"
+                )
+            if self.policy.alpn_from_header:
+                raise ValueError(
+                    "proxyALPN=yes is for a proxy that terminates TLS; ssl:/tls: here"
+                    " negotiate ALPN themselves: drop proxyALPN or use tcp:"
+                )
         self.clock = clock
         self.stats = ProxyProtocolStats()
         self.log_burst = log_burst
         self.log_interval = log_interval
 
     def listen(self, protocolFactory: IProtocolFactory) -> Deferred[IListeningPort]:
+        if self.policy.alpn_from_header:
+            problem = _http2_missing(protocolFactory)
+            if problem is not None:
+                return fail(ValueError(problem))
         plain, add_tls = _split_tls(self.endpoint)
         factory = add_tls(protocolFactory) if add_tls is not None else protocolFactory
         wrapper = ProxyProtocolWrapper(
@@ -260,6 +278,20 @@ class ProxyProtocolServerEndpoint:
         # Metrics report the port under the policy's name, or its address.
         d.addCallback(track_listener, wrapper)
         return d
+
+
+def _http2_missing(factory: IProtocolFactory) -> str | None:
+    """
+    Why a twisted.web C{factory} cannot serve the clients that negotiated
+    HTTP/2 (twisted.web would fail each of their connections), or C{None}.
+    """
+    http = sys.modules.get("twisted.web.http")
+    if http is None or not isinstance(factory, http.HTTPFactory) or http.H2_ENABLED:
+        return None
+    return (
+        "proxyALPN=yes: this twisted.web cannot speak HTTP/2 to clients that negotiated h2"
+        " (h2 and priority are missing): pip install 'pptwisted[http2]', or drop proxyALPN"
+    )
 
 
 def _constructing(port: IListeningPort) -> IListeningPort:

@@ -405,13 +405,29 @@ class ProxyProtocolConnection:
             stats.accepted += 1
         if type(transport) in CONSTRUCTED:
             self.state = _HANDED_OVER
-            hand_over_constructed(transport, app, header, rest, self, factory.secure_from_header)
+            hand_over_constructed(
+                transport,
+                app,
+                header,
+                rest,
+                self,
+                factory.secure_from_header,
+                factory.alpn_from_header,
+            )
             return
         self.state = _RELAYING
         spec = forwarding_spec(ProxyProtocolConnection, app)
         if spec is not None:
             self.__provides__ = spec
-        hand_over_relayed(transport, app, header, rest, factory.clock, factory.secure_from_header)
+        hand_over_relayed(
+            transport,
+            app,
+            header,
+            rest,
+            factory.clock,
+            factory.secure_from_header,
+            factory.alpn_from_header,
+        )
 
     # -- closing before the hand-over ---------------------------------------------
 

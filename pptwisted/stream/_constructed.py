@@ -25,7 +25,7 @@ from zope.interface import classImplements
 from .._interfaces import IProxyProtocolTransport
 from ..codec._header import ProxyHeader
 from ._application import app_names, cached_app_names, close_after_error, log_failure
-from ._secure import conform, secure_connection
+from ._secure import conform, negotiated_protocol, secure_connection
 
 if TYPE_CHECKING:  # pragma: no cover
     from twisted.internet.interfaces import IListeningPort
@@ -234,12 +234,14 @@ def hand_over_constructed(
     rest: bytes,
     reader: object,
     secure: bool,
+    alpn: bool,
 ) -> None:
     """
     Give a connection created by our port to C{app}: from now on the
     transport calls C{app} directly and reports C{header}'s addresses in
     C{getPeer()}/C{getHost()}, C{hostname}, C{client}, C{logstr} and C{repr}
-    (and, if C{secure}, the TLS facts of C{header}: L{pptwisted.stream._secure}).
+    (and, if C{secure}, the TLS facts of C{header}; if C{alpn}, its ALPN as
+    C{negotiatedProtocol}: L{pptwisted.stream._secure}).
     C{reader} stays the connection's entry in its wrapper's C{protocols}
     until the transport is lost.
     """
@@ -258,6 +260,8 @@ def hand_over_constructed(
             transport._pptwisted_client = transport.client
             transport.client = (source.name, None)
             transport.hostname = source.name
+    if alpn:
+        transport.negotiatedProtocol = negotiated_protocol(header)
     transport.protocol = app
     names = cached_app_names(type(app))
     if names is None:

@@ -38,6 +38,7 @@ class ConnectionFactory(Protocol):
     max_tlvs: int
     require_crc32c: bool
     secure_from_header: bool
+    alpn_from_header: bool
     check: HeaderCheck | None
     trusted: tuple[Network | str, ...]
     header_timeout: float

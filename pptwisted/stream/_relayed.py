@@ -32,7 +32,7 @@ from zope.interface.declarations import Provides
 from .._interfaces import IProxyProtocolTransport
 from ..codec._header import ProxyHeader
 from ._application import app_log_prefix, app_names, close_after_error, log_failure
-from ._secure import conform, secure_connection
+from ._secure import conform, negotiated_protocol, secure_connection
 
 __all__ = ["FORWARDED", "ProxiedTransport", "forwarding_spec", "hand_over_relayed"]
 
@@ -61,6 +61,7 @@ class ProxiedTransport:
         "_secure",
         "_tls",
         "closing",
+        "negotiatedProtocol",
         "proxy_header",
         "transport",
         "write",
@@ -74,12 +75,16 @@ class ProxiedTransport:
         app: IProtocol,
         clock: IReactorTime,
         secure: bool,
+        alpn: bool,
     ) -> None:
         """
         @param app: the application the reader built, to which the bytes
             that came with the header go (L{deliver}).
         @param secure: whether C{header}'s TLS facts make this transport an
             C{ISSLTransport} (L{pptwisted.stream._secure}).
+        @param alpn: whether C{header}'s ALPN is this transport's
+            C{negotiatedProtocol}; if not, that attribute is the real
+            transport's, if it has one (a TLS layer's).
         """
         self.transport = transport
         self.proxy_header = header
@@ -91,6 +96,8 @@ class ProxiedTransport:
         # The TLS layer a startTLS() through this transport put under the
         # reader: the bytes that came with the header go through it.
         self._tls: IProtocol | None = None
+        if alpn:
+            self.negotiatedProtocol = negotiated_protocol(header)
         self.closing = False
         self.write = transport.write
         self.writeSequence = transport.writeSequence
@@ -204,7 +211,9 @@ class ProxiedTransport:
     def __getattr__(self, name: str) -> Any:
         # Everything else the real transport offers (getPeerCertificate,
         # setTcpNoDelay, startTLS, disconnecting, ...).
-        if name.startswith("__") or name in ProxiedTransport.__slots__:
+        if name.startswith("__") or (
+            name in ProxiedTransport.__slots__ and name != "negotiatedProtocol"
+        ):
             raise AttributeError(name)
         return getattr(self.transport, name)
 
@@ -278,13 +287,14 @@ def hand_over_relayed(
     rest: bytes,
     clock: IReactorTime,
     secure: bool,
+    alpn: bool,
 ) -> ProxiedTransport:
     """
     Connect C{app} through a L{ProxiedTransport} in front of C{transport},
     whose protocol stays the header reader; give it C{rest}, the bytes that
     came with the header; return that transport.
     """
-    proxied = _proxied_class(providedBy(transport))(transport, header, app, clock, secure)
+    proxied = _proxied_class(providedBy(transport))(transport, header, app, clock, secure, alpn)
     # Twisted's TCP and UNIX transports log under "prefix,session,host"
     # chosen at accept time, i.e. the proxy's address: show the client.
     # (Not on a transport that is itself a protocol, a wrapper: it passes

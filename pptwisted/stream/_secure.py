@@ -1,6 +1,7 @@
 """
 TLS terminated by the proxy, as the application sees it (opt-in: the
-policy's C{secure_from_header}, C{proxySecure=yes}).
+policy's C{secure_from_header}, C{proxySecure=yes}; and C{alpn_from_header},
+C{proxyALPN=yes}, for the protocol the client negotiated).
 
 When a trusted proxy's v2 header carries an SSL TLV (spec section 2.2.5)
 with the C{PP2_CLIENT_SSL} flag, the client spoke TLS to the proxy. Twisted
@@ -11,6 +12,13 @@ STARTTLS). The transports of both hand-overs
 through C{__conform__} (never C{providedBy}: the bytes on this socket are
 not encrypted) with a L{HeaderSSLTransport}, whose C{getPeerCertificate()}
 is the client certificate the proxy verified (C{PP2_SUBTYPE_SSL_CLIENT_CERT}).
+
+The protocol the client negotiated with the proxy (ALPN, the header's
+C{PP2_TYPE_ALPN}) becomes the transport's C{negotiatedProtocol}, the
+attribute a TLS transport has (C{INegotiated}): twisted.web reads it once,
+on a connection's first bytes, and speaks HTTP/2 when it is C{b"h2"}
+(L{negotiated_protocol}). Only the two values twisted.web knows pass: any
+other makes twisted.web fail the connection.
 """
 
 from __future__ import annotations
@@ -23,7 +31,18 @@ from zope.interface import implementer
 from ..codec._header import ProxyHeader
 from ..codec._tlv import PP2_CLIENT_CERT_CONN, PP2_CLIENT_CERT_SESS, SSLInfo
 
-__all__ = ["HeaderSSLTransport", "SecureConnection", "conform", "secure_connection"]
+__all__ = [
+    "ALPN_PROTOCOLS",
+    "HeaderSSLTransport",
+    "SecureConnection",
+    "conform",
+    "negotiated_protocol",
+    "secure_connection",
+]
+
+#: The ALPN values that become C{negotiatedProtocol}: those twisted.web
+#: speaks (any other raises in its C{dataReceived}).
+ALPN_PROTOCOLS = frozenset({b"h2", b"http/1.1"})
 
 _NO_CERTIFICATE: Any = object()
 
@@ -86,6 +105,18 @@ def secure_connection(header: ProxyHeader | None, enabled: bool) -> SecureConnec
     if ssl is None or not ssl.client_ssl:
         return None
     return SecureConnection(ssl)
+
+
+def negotiated_protocol(header: ProxyHeader | None) -> bytes | None:
+    """
+    The C{negotiatedProtocol} of a connection with C{header}: its ALPN TLV
+    when that is one of L{ALPN_PROTOCOLS}, C{None} otherwise (no header, no
+    TLV, another protocol).
+    """
+    if header is None:
+        return None
+    alpn = header.alpn
+    return alpn if alpn in ALPN_PROTOCOLS else None
 
 
 def conform(transport: object, secure: SecureConnection | None, interface: object) -> Any:

@@ -117,6 +117,7 @@ class ProxyProtocolWrapper(WrappingFactory):
         self.max_tlvs = policy.max_tlvs
         self.require_crc32c = policy.require_crc32c
         self.secure_from_header = policy.secure_from_header
+        self.alpn_from_header = policy.alpn_from_header
         self.check = policy.check
         self.max_pending = (
             policy.max_pending if policy.max_pending is not None else default_max_pending()

@@ -101,6 +101,34 @@ def require_binary(name: str) -> str:
     return path
 
 
+#: Which extra of pptwisted brings each Python module the app tests import.
+_EXTRAS = {
+    "h2": "http2",
+    "priority": "http2",
+    "klein": "apps",
+    "autobahn": "apps",
+    "flask": "apps",
+    "bcrypt": "apps",
+}
+
+
+def require_module(name: str) -> Any:
+    """
+    Import and return the Python module C{name}; skip the test with a clear
+    reason when it is not installed (fail it when
+    C{PPTWISTED_REQUIRE_INTEROP=1}: CI's main job installs the C{http2} and
+    C{apps} extras).
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as e:
+        extra = _EXTRAS.get(name.split(".")[0])
+        where = f"pip install '.[{extra}]'" if extra else f"pip install {name}"
+        skip_or_fail(f"interop test needs the Python module {name!r} ({where}): {e}")
+
+
 def require_nginx_stream() -> str:
     """nginx and its stream module: the nginx path."""
     nginx = require_binary("nginx")
