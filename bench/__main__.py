@@ -17,6 +17,10 @@ bench/parse.py for the methods):
   connection per request, the header alone in its read or with the request,
   beside plain tcp, haproxy:tcp and the floor (target: >= 0.97x the same
   setup on plain tcp);
+- requests per second of twisted.web over HTTP/2 through HAProxy terminating
+  TLS (proxyALPN=yes), measured with h2load, against HTTP/1.1 keep-alive
+  through the same frontend and h2 on Twisted's own ssl: endpoint (target:
+  >= 1x the latter), see bench/http2.py;
 - bulk throughput after the header vs plain tcp (target: >= 0.97x);
 - memory per pending connection (half a header) vs idle plain tcp
   connections (target: <= 1.3x), and the bound with a v2 header held one
@@ -41,7 +45,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import connections, datagram, endtoend, hardening, parse
+from bench import connections, datagram, endtoend, hardening, http2, parse
 from bench._timing import environment, format_environment, format_rows
 
 CHART = Path(__file__).resolve().parent / "results.png"
@@ -143,6 +147,12 @@ def collect(quick: bool) -> list[dict[str, Any]]:
                     ratio[f"proxy, header {shape}"] >= 0.97,
                 )
             )
+    missing = http2.available()
+    if missing is None:
+        _progress("HTTP/2 requests/s through HAProxy")
+        rows += http2.rows(http2.run(quick))
+    else:
+        _progress(f"HTTP/2 through HAProxy: skipped, {missing}")
     tput = figures["throughput_mib_s"]
     rows.append(
         _row(
@@ -268,6 +278,11 @@ def chart(rows: list[dict[str, Any]], env: dict[str, Any], path: Path) -> None:
         ("Server CPU per connection vs plain tcp (lower is better)", cpu, 1.06),
         ("Requests/s behind HAProxy vs plain tcp (higher is better)", e2e, 0.97),
         (
+            "HTTP/2 requests/s via HAProxy vs h2 on ssl: (higher is better)",
+            [r for r in rows if r["row"].startswith("HTTP/2") and "direct" in r["row"]],
+            http2.TARGET,
+        ),
+        (
             "Memory per pending connection vs idle tcp (lower is better)",
             [r for r in rows if r["row"].startswith("memory per pending connection (half")],
             1.3,
@@ -284,12 +299,13 @@ def chart(rows: list[dict[str, Any]], env: dict[str, Any], path: Path) -> None:
         ),
     ]
     groups = [g for g in groups if g[1]]
-    fig, axes = plt.subplots(len(groups), 1, figsize=(9, 13))
+    fig, axes = plt.subplots(len(groups), 1, figsize=(9, 2.2 * len(groups)))
     for ax, (title, members, target) in zip(axes, groups, strict=True):
         short = {
             "server CPU per connection, ": "",
             "instructions per connection, ": "",
             "requests/s behind HAProxy, new connection each, ": "",
+            "HTTP/2 requests/s via HAProxy (TLS there), vs ": "h2 via HAProxy vs ",
         }
 
         def name(row: str, who: str, short: dict[str, str] = short) -> str:

@@ -132,7 +132,11 @@ def web_factory() -> Factory:
     from twisted.web.server import Site
     from twisted.web.static import Data
 
-    site = Site(Data(b"ok", "text/plain"))
+    ok = Data(b"ok", "text/plain")
+    # A leaf, so that it answers every path, "/" included: otherwise Site
+    # looks up the child "" of "/" and every request gets a 404 page.
+    ok.isLeaf = True
+    site = Site(ok)
     site.noisy = False
     return site
 

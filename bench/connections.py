@@ -122,10 +122,11 @@ QUICK = Scale(
 class Server:
     """A benchmark server process."""
 
-    def __init__(self, kind: str, app: str) -> None:
+    def __init__(self, kind: str, app: str, endpoint: str | None = None) -> None:
+        """Start the server; C{endpoint} (else C{ENDPOINTS[kind]}) is its description."""
         self.kind = kind
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench._server", ENDPOINTS[kind], app],
+            [sys.executable, "-m", "bench._server", endpoint or ENDPOINTS[kind], app],
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -106,7 +106,9 @@ def _ab(port: int, requests: int, concurrency: int) -> float:
     )
     found = re.search(r"Requests per second:\s+([\d.]+)", result.stdout)
     failed = re.search(r"Failed requests:\s+(\d+)", result.stdout)
-    if result.returncode != 0 or found is None or (failed and int(failed[1])):
+    # ab counts a 404 as served: a benchmark of error pages is worthless.
+    non_2xx = re.search(r"Non-2xx responses:\s+(\d+)", result.stdout)
+    if result.returncode != 0 or found is None or (failed and int(failed[1])) or non_2xx:
         raise RuntimeError(f"ab failed: {result.stdout[-800:]} {result.stderr[-400:]}")
     return float(found[1])
 
