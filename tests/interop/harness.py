@@ -70,6 +70,8 @@ _PACKAGES = {
     "openssl": "openssl",
     "dnsdist": "dnsdist",
     "dig": "bind9-dnsutils",
+    "h2load": "nghttp2-client",
+    "ssh": "openssh-client",
 }
 
 

@@ -40,6 +40,11 @@ SAMPLES: dict[str, dict[str, str]] = {
         "backend": "10.0.0.11:8080",
     },
     "haproxy-tls-passthrough.cfg": {"frontend": "*:443", "backend": "10.0.0.11:8443"},
+    "haproxy-h2.cfg": {
+        "frontend": "*:443",
+        "certificate": "/etc/haproxy/site.pem",
+        "backend": "10.0.0.11:8080",
+    },
     "haproxy-tls-secure.cfg": {
         "tls_frontend": "*:443",
         "plain_frontend": "*:80",
@@ -60,8 +65,14 @@ SAMPLES: dict[str, dict[str, str]] = {
         "backend1": "127.0.0.1:8081",
         "backend2": "127.0.0.1:8082",
     },
+    "haproxy-smtp.cfg": {"frontend": "*:25", "backend": "10.0.0.11:2525"},
     "nginx-stream.conf": {"frontend": "443", "backend": "10.0.0.11:8080"},
     "haproxy-accept-proxy.cfg": {"frontend": "*:8080"},
+    "haproxy-web-apps.cfg": {
+        "tcp_frontend": "*:8081",
+        "http_frontend": "*:80",
+        "backend": "10.0.0.11:8080",
+    },
     "nginx-accept-proxy.conf": {"frontend": "8080"},
     "dnsdist.conf": {"frontend": "0.0.0.0:53", "acl": "0.0.0.0/0", "backend": "10.0.0.11:5300"},
     "names-behind-dnsdist.py": {},

@@ -281,9 +281,7 @@ def h2_exchange(port: int, header: bytes, paths: list[str]) -> list[Any]:
             for event in client.receive_data(data):
                 if isinstance(event, h2.events.DataReceived):
                     bodies[event.stream_id] += event.data
-                    client.acknowledge_received_data(
-                        event.flow_controlled_length, event.stream_id
-                    )
+                    client.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
                 elif isinstance(event, h2.events.StreamEnded):
                     done.add(event.stream_id)
             sock.sendall(client.data_to_send())
@@ -298,6 +296,10 @@ def http11_exchange(port: int, header: bytes) -> Any:
         while chunk := sock.recv(65536):
             response += chunk
     return json.loads(response.split(b"\r\n\r\n", 1)[1])
+
+
+#: What every request of the header above sees: the header's client, over TLS.
+CLIENT = {"client": ["192.0.2.7", 4321], "secure": True}
 
 
 class HTTP2Tests(TestCase):
@@ -328,15 +330,10 @@ class HTTP2Tests(TestCase):
         port = yield self.listen(path)
         paths = ["/one", "/two", "/three"]
         got = yield deferToThread(h2_exchange, port, v2_with(ALPN_H2 + SSL), paths)
-        for body, expected in zip(got, paths):
-            self.assertEqual(
-                body,
-                {"client": ["192.0.2.7", 4321], "proto": "HTTP/2", "secure": True, "path": expected},
-            )
+        for body, expected in zip(got, paths, strict=True):
+            self.assertEqual(body, dict(CLIENT, proto="HTTP/2", path=expected))
         got = yield deferToThread(http11_exchange, port, v2_with(ALPN_H11 + SSL))
-        self.assertEqual(
-            got, {"client": ["192.0.2.7", 4321], "proto": "HTTP/1.1", "secure": True, "path": "/one"}
-        )
+        self.assertEqual(got, dict(CLIENT, proto="HTTP/1.1", path="/one"))
 
     def test_constructed(self) -> Any:
         return self.check_path("constructed")
