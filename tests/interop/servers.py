@@ -22,7 +22,7 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
-from pptwisted import ProxyHeader, get_proxy_header
+from pptwisted import ProxyHeader, get_proxy_header, get_proxy_transport
 from pptwisted.tools._report import describe_address, describe_connection
 
 
@@ -74,7 +74,13 @@ class ReportResource(Resource):
     isLeaf = True
 
     def render_GET(self, request: Request) -> bytes:
-        report = describe_connection(request.transport)  # type: ignore[arg-type]
+        # Over HTTP/2 (a client that negotiated h2 with proxy:ssl:'s TLS, or
+        # proxyALPN) a request has no transport of its own: its connection's.
+        transport = request.transport
+        if transport is None:
+            transport = get_proxy_transport(request)
+        report = describe_connection(transport)  # type: ignore[arg-type]
+        report["protocol"] = request.clientproto.decode()
         report["client_address"] = describe_address(request.getClientAddress())
         report["pid"] = os.getpid()
         request.setHeader(b"content-type", b"application/json")

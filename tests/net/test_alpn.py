@@ -32,6 +32,7 @@ from pptwisted import (
     ProxyProtocolPolicy,
     ProxyProtocolServerEndpoint,
     ProxyProtocolWrapper,
+    get_proxy_header,
 )
 from pptwisted.tlv import TLV
 
@@ -237,9 +238,12 @@ class Report(Resource):
     def render_GET(self, request: Request) -> bytes:
         client = request.getClientAddress()
         assert isinstance(client, IPv4Address)
+        # An HTTP/2 request has no transport of its own: found through its stream.
+        header = get_proxy_header(request)
         return json.dumps(
             {
                 "client": [client.host, client.port],
+                "alpn": header.alpn.decode() if header is not None and header.alpn else None,
                 "proto": request.clientproto.decode(),
                 "secure": request.isSecure(),
                 "path": request.path.decode(),
@@ -331,9 +335,9 @@ class HTTP2Tests(TestCase):
         paths = ["/one", "/two", "/three"]
         got = yield deferToThread(h2_exchange, port, v2_with(ALPN_H2 + SSL), paths)
         for body, expected in zip(got, paths, strict=True):
-            self.assertEqual(body, dict(CLIENT, proto="HTTP/2", path=expected))
+            self.assertEqual(body, dict(CLIENT, proto="HTTP/2", alpn="h2", path=expected))
         got = yield deferToThread(http11_exchange, port, v2_with(ALPN_H11 + SSL))
-        self.assertEqual(got, dict(CLIENT, proto="HTTP/1.1", path="/one"))
+        self.assertEqual(got, dict(CLIENT, proto="HTTP/1.1", alpn="http/1.1", path="/one"))
 
     def test_constructed(self) -> Any:
         return self.check_path("constructed")
