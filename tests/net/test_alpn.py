@@ -347,7 +347,12 @@ class HTTP2Tests(TestCase):
 
     @inlineCallbacks
     def test_off(self) -> Any:
-        """Without the option the preface reaches the HTTP/1.1 parser: 400, closed."""
+        """
+        Without the option the preface reaches the HTTP/1.1 parser, which
+        answers in text with an error and closes (400 on Twisted 24.11 and
+        later; 405 for the method "PRI" on 24.3 and before), not with HTTP/2
+        frames.
+        """
         for path in ("constructed", "relayed"):
             port = yield self.listen(path, alpn_on=False)
 
@@ -360,4 +365,4 @@ class HTTP2Tests(TestCase):
                 return response
 
             response = yield deferToThread(exchange)
-            self.assertTrue(response.startswith(b"HTTP/1.1 400 "), response[:80])
+            self.assertRegex(response[:80], rb"^HTTP/[12]\.[01] 4(00|05) ")
