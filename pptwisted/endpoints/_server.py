@@ -111,17 +111,11 @@ def policy_from_options(options: Mapping[str, str]) -> ProxyProtocolPolicy:
             elif name == "proxyMaxTLVs":
                 kwargs["max_tlvs"] = int(value)
             elif name == "proxyRequireCrc32c":
-                if value not in ("yes", "no"):
-                    raise ValueError("must be 'yes' or 'no'")
-                kwargs["require_crc32c"] = value == "yes"
+                kwargs["require_crc32c"] = _yes_no(value)
             elif name == "proxySecure":
-                if value not in ("yes", "no"):
-                    raise ValueError("must be 'yes' or 'no'")
-                kwargs["secure_from_header"] = value == "yes"
+                kwargs["secure_from_header"] = _yes_no(value)
             elif name == "proxyALPN":
-                if value not in ("yes", "no"):
-                    raise ValueError("must be 'yes' or 'no'")
-                kwargs["alpn_from_header"] = value == "yes"
+                kwargs["alpn_from_header"] = _yes_no(value)
             elif name == "proxyName":
                 kwargs["name"] = value
             elif name == "proxyMaxPending":
@@ -134,6 +128,13 @@ def policy_from_options(options: Mapping[str, str]) -> ProxyProtocolPolicy:
         return ProxyProtocolPolicy(**kwargs)
     except ValueError as e:
         raise ValueError(f"invalid proxy: options: {e}") from None
+
+
+def _yes_no(value: str) -> bool:
+    """A C{yes}/C{no} option's value; L{ValueError} for anything else."""
+    if value not in ("yes", "no"):
+        raise ValueError("must be 'yes' or 'no'")
+    return value == "yes"
 
 
 #: Whether this Twisted has the tls: server endpoint (26.4 and later).
