@@ -521,6 +521,40 @@ class InteropTestCase(TestCase):
         self.addCleanup(deferToThread, managed.stop)
         return managed
 
+    async def tls_terminating_haproxy(
+        self, secure_backend: int, other_backend: int
+    ) -> tuple[str, int, int, int]:
+        """
+        Run examples/haproxy-tls-secure.cfg with a fresh certificate for
+        C{app.example}, in front of servers on 127.0.0.1:C{secure_backend}
+        (TLS and plain frontends) and 127.0.0.1:C{other_backend} (a TLS
+        frontend): the CA file clients trust, and the TLS, plain and other
+        frontends' ports.
+        """
+        from ..certs import make_self_signed
+
+        directory = self.make_directory()
+        key, cert = make_self_signed("app.example")
+        (directory / "server.pem").write_bytes(cert + key)
+        cafile = directory / "server-cert.pem"
+        cafile.write_bytes(cert)
+
+        def start(ports: list[int]) -> Awaitable[HAProxy]:
+            tls_frontend, plain_frontend, other_frontend = ports
+            return self.haproxy(
+                "haproxy-tls-secure.cfg",
+                [("127.0.0.1", p) for p in ports],
+                tls_frontend=f"127.0.0.1:{tls_frontend}",
+                plain_frontend=f"127.0.0.1:{plain_frontend}",
+                other_frontend=f"127.0.0.1:{other_frontend}",
+                certificate=directory / "server.pem",
+                secure_backend=f"127.0.0.1:{secure_backend}",
+                other_backend=f"127.0.0.1:{other_backend}",
+            )
+
+        _, (tls_frontend, plain_frontend, other_frontend) = await on_free_ports(start, 3)
+        return str(cafile), tls_frontend, plain_frontend, other_frontend
+
     async def nginx(
         self, template: str, listening: list[tuple[str, int]], **values: object
     ) -> Managed:

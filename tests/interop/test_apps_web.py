@@ -20,12 +20,10 @@ import signal
 import socket
 import ssl
 import sys
-from pathlib import Path
 from typing import IO, Any
 
 from twisted.internet.threads import deferToThread
 
-from ..certs import make_self_signed
 from ..compat import Started, twist_command, twist_env
 from .clients import TIMEOUT, http_get
 from .harness import (
@@ -64,6 +62,16 @@ def https_get(port: int, cafile: str) -> tuple[int, Any, tuple[str, int]]:
         return response.status, json.loads(response.read()), local
     finally:
         connection.close()
+
+
+def flask_saw(host: str, port: int, scheme: str, frontend: int) -> dict[str, Any]:
+    """What wsgi_app.py answers a client at C{host}:C{port} through C{frontend}."""
+    return {
+        "remote_addr": host,
+        "remote_port": port,
+        "scheme": scheme,
+        "url": f"{scheme}://127.0.0.1:{frontend}/",
+    }
 
 
 def _read_frame(reader: IO[bytes]) -> bytes:
@@ -208,26 +216,9 @@ class WSGITests(WebAppTestCase):
         require_module("flask")
         secure_app, secure_port = await self.example("wsgi_app.py", f"{PROXY}:proxySecure=yes")
         other_app, other_port = await self.example("wsgi_app.py")
-        directory = self.make_directory()
-        key, cert = make_self_signed("app.example")
-        (directory / "server.pem").write_bytes(cert + key)
-        cafile = str(directory / "server-cert.pem")
-        Path(cafile).write_bytes(cert)
-
-        def start(ports: list[int]) -> Any:
-            tls_frontend, plain_frontend, other_frontend = ports
-            return self.haproxy(
-                "haproxy-tls-secure.cfg",
-                [("127.0.0.1", p) for p in ports],
-                tls_frontend=f"127.0.0.1:{tls_frontend}",
-                plain_frontend=f"127.0.0.1:{plain_frontend}",
-                other_frontend=f"127.0.0.1:{other_frontend}",
-                certificate=directory / "server.pem",
-                secure_backend=f"127.0.0.1:{secure_port}",
-                other_backend=f"127.0.0.1:{other_port}",
-            )
-
-        _, (tls_frontend, plain_frontend, other_frontend) = await on_free_ports(start, 3)
+        cafile, tls_frontend, plain_frontend, other_frontend = await self.tls_terminating_haproxy(
+            secure_port, other_port
+        )
         for frontend, tls, scheme in [
             (tls_frontend, True, "https"),
             (plain_frontend, False, "http"),
@@ -238,18 +229,7 @@ class WSGITests(WebAppTestCase):
             else:
                 status, seen, (host, port) = await deferToThread(http_get, frontend)
             self.assertEqual(host, CLIENT_HOST)
-            self.assertEqual(
-                (status, seen),
-                (
-                    200,
-                    {
-                        "remote_addr": host,
-                        "remote_port": port,
-                        "scheme": scheme,
-                        "url": f"{scheme}://127.0.0.1:{frontend}/",
-                    },
-                ),
-            )
+            self.assertEqual((status, seen), (200, flask_saw(host, port, scheme, frontend)))
         await self.stopped_cleanly(secure_app)
         await self.stopped_cleanly(other_app)
 
@@ -279,18 +259,7 @@ class WSGITests(WebAppTestCase):
         for frontend in (tcp_frontend, http_frontend):
             status, seen, (host, port) = await deferToThread(http_get, frontend)
             self.assertEqual(host, CLIENT_HOST)
-            self.assertEqual(
-                (status, seen),
-                (
-                    200,
-                    {
-                        "remote_addr": host,
-                        "remote_port": port,
-                        "scheme": "http",
-                        "url": f"http://127.0.0.1:{frontend}/",
-                    },
-                ),
-            )
+            self.assertEqual((status, seen), (200, flask_saw(host, port, "http", frontend)))
         # twist exits with the signal that stopped it.
         await self.stopped_cleanly(app, -signal.SIGTERM)
 

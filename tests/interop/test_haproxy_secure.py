@@ -17,13 +17,11 @@ from typing import Any
 from twisted.internet.threads import deferToThread
 from twisted.web.server import Site
 
-from ..certs import make_self_signed
 from ..net.test_secure import Report
 from .clients import TIMEOUT
 from .harness import (
     CLIENT_HOST,
     InteropTestCase,
-    on_free_ports,
     require_address,
     require_binary,
 )
@@ -63,26 +61,9 @@ class HAProxySecureTests(InteropTestCase):
         other_port, other = await self.listen(
             "proxy:tcp:0:interface=127.0.0.1:proxyTrusted=127.0.0.1", Site(Report())
         )
-        directory = self.make_directory()
-        key, cert = make_self_signed("app.example")
-        (directory / "server.pem").write_bytes(cert + key)
-        cafile = str(directory / "server-cert.pem")
-        (directory / "server-cert.pem").write_bytes(cert)
-
-        def start(ports: list[int]) -> Any:
-            tls_frontend, plain_frontend, other_frontend = ports
-            return self.haproxy(
-                "haproxy-tls-secure.cfg",
-                [("127.0.0.1", p) for p in ports],
-                tls_frontend=f"127.0.0.1:{tls_frontend}",
-                plain_frontend=f"127.0.0.1:{plain_frontend}",
-                other_frontend=f"127.0.0.1:{other_frontend}",
-                certificate=directory / "server.pem",
-                secure_backend=f"127.0.0.1:{secure_port}",
-                other_backend=f"127.0.0.1:{other_port}",
-            )
-
-        _, (tls_frontend, plain_frontend, other_frontend) = await on_free_ports(start, 3)
+        cafile, tls_frontend, plain_frontend, other_frontend = await self.tls_terminating_haproxy(
+            secure_port, other_port
+        )
 
         async def report(port: int, tls: bool) -> Any:
             status, _, data = await deferToThread(get, port, "/", cafile if tls else None)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import socket
-import struct
 from typing import Any
 
 from twisted.internet import reactor
@@ -22,6 +21,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.internet.threads import deferToThread
+from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web import http
 from twisted.web.resource import Resource
@@ -36,12 +36,10 @@ from pptwisted import (
 )
 from pptwisted.tlv import TLV
 
-from ..certs import make_self_signed
+from ..certs import write_self_signed
+from ..helpers import tlv
+from .test_secure import LB, V1_HEADER, v2_with
 
-LB = IPv4Address("TCP", "127.0.0.1", 40000)
-SIG = bytes.fromhex("0d0a0d0a000d0a515549540a")
-#: PROXY TCP4 192.0.2.7:4321 -> 198.51.100.1:443, the address block.
-ADDRESSES = bytes([192, 0, 2, 7, 198, 51, 100, 1]) + struct.pack("!HH", 4321, 443)
 #: What HAProxy sends with proxy-v2-options ssl after curl --http2 (TLV 0x01 "h2").
 ALPN_H2 = bytes.fromhex("01 0002 6832")
 #: ... and after curl --http1.1 (TLV 0x01 "http/1.1").
@@ -50,17 +48,6 @@ ALPN_H11 = bytes.fromhex("01 0008 687474702f312e31")
 SSL = bytes.fromhex("20 0005 01 00000000")
 #: The HTTP/2 connection preface (RFC 9113 section 3.4).
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-V1_HEADER = b"PROXY TCP4 192.0.2.7 198.51.100.1 4321 443\r\n"
-
-
-def v2_with(tlvs: bytes) -> bytes:
-    """A v2 PROXY TCP4 header with C{tlvs} after the address block, by hand."""
-    body = ADDRESSES + tlvs
-    return SIG + b"\x21\x11" + struct.pack("!H", len(body)) + body
-
-
-def alpn(value: bytes) -> bytes:
-    return b"\x01" + struct.pack("!H", len(value)) + value
 
 
 class Recorder(Protocol):
@@ -115,7 +102,7 @@ class NegotiatedProtocolTests(SynchronousTestCase):
     def test_other_values_are_none(self) -> None:
         """twisted.web raises on any other value: only h2 and http/1.1 pass."""
         for value in (b"h3", b"H2", b"http/1.0", b"spdy/3.1", b"h2c", b"", b"h2\x00"):
-            app = connect(v2_with(alpn(value)))
+            app = connect(v2_with(tlv(0x01, value)))
             self.assertEqual(app.seen, [("connectionMade", None)], value)
 
     def test_first_of_two(self) -> None:
@@ -197,12 +184,11 @@ class OptionTests(SynchronousTestCase):
 
     def test_refused_on_ssl(self) -> None:
         """proxy:ssl: negotiates ALPN in its own TLS: the header's would lie."""
-        key, cert = make_self_signed("app.example")
-        path = self.mktemp()
-        with open(path, "wb") as f:
-            f.write(cert + key)
+        directory = FilePath(self.mktemp())
+        directory.makedirs()
+        _, pem = write_self_signed(directory, "app.example")  # key and certificate
         with self.assertRaises(ValueError) as caught:
-            self.parse(f"ssl:0:privateKey={path}:proxyALPN=yes:proxyTrusted=127.0.0.1")
+            self.parse(f"ssl:0:privateKey={pem.path}:proxyALPN=yes:proxyTrusted=127.0.0.1")
         message = str(caught.exception)
         self.assertIn("proxyALPN=yes", message)
         self.assertIn("ssl:/tls:", message)

@@ -23,6 +23,7 @@ from twisted.internet.interfaces import IPushProducer, ISSLTransport, ITransport
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.internet.threads import deferToThread
+from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
@@ -36,7 +37,7 @@ from pptwisted import (
 )
 from pptwisted.tlv import ssl_tlv
 
-from ..certs import make_self_signed
+from ..certs import make_self_signed, write_self_signed
 
 LB = IPv4Address("TCP", "127.0.0.1", 40000)
 SIG = bytes.fromhex("0d0a0d0a000d0a515549540a")
@@ -231,15 +232,10 @@ class OptionTests(SynchronousTestCase):
         self.assertIn("'yes' or 'no'", str(caught.exception))
 
     def test_refused_on_ssl(self) -> None:
-        key, cert = make_self_signed("app.example")
-        directory = self.mktemp()
-        import os
-
-        os.makedirs(directory)
-        path = os.path.join(directory, "server.pem")
-        with open(path, "wb") as f:
-            f.write(cert + key)
-        description = f"ssl:0:privateKey={path}:proxySecure=yes:proxyTrusted=127.0.0.1"
+        directory = FilePath(self.mktemp())
+        directory.makedirs()
+        _, pem = write_self_signed(directory, "app.example")  # key and certificate
+        description = f"ssl:0:privateKey={pem.path}:proxySecure=yes:proxyTrusted=127.0.0.1"
         with self.assertRaises(ValueError) as caught:
             serverFromString(reactor, "proxy:" + description)
         message = str(caught.exception)
