@@ -21,6 +21,7 @@ within a round.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import shutil
@@ -29,6 +30,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,16 +66,44 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: The start of every benchmark HAProxy config: TCP mode, room for the load.
+HAPROXY_DEFAULTS = [
+    "global",
+    "    maxconn 8192",
+    "defaults",
+    "    mode tcp",
+    "    timeout connect 5s",
+    "    timeout client 30s",
+    "    timeout server 30s",
+]
+
+
+@contextlib.contextmanager
+def running_haproxy(config: str) -> Iterator[None]:
+    """
+    HAProxy running C{config} on the load generator's CPU, for the block:
+    started, given a second to bind (or its error raised), stopped after.
+    """
+    with tempfile.TemporaryDirectory(prefix="bench-haproxy-") as tmp:
+        path = Path(tmp) / "haproxy.cfg"
+        path.write_text(config)
+        haproxy = subprocess.Popen(
+            [*_taskset(LOAD_CPU), "haproxy", "-db", "-f", str(path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            time.sleep(1.0)
+            if haproxy.poll() is not None:
+                raise RuntimeError(f"haproxy exited: {haproxy.stderr.read()!r}")  # type: ignore[union-attr]
+            yield
+        finally:
+            haproxy.terminate()
+            haproxy.wait(10)
+
+
 def _config(backends: dict[str, int], frontends: dict[tuple[str, str], int]) -> str:
-    lines = [
-        "global",
-        "    maxconn 8192",
-        "defaults",
-        "    mode tcp",
-        "    timeout connect 5s",
-        "    timeout client 30s",
-        "    timeout server 30s",
-    ]
+    lines = list(HAPROXY_DEFAULTS)
     for (kind, shape), port in frontends.items():
         name = f"{kind}_{shape.replace(' ', '_')}"
         lines += [
@@ -118,18 +148,8 @@ def run(quick: bool = False, seed: int = 1) -> dict[str, Any]:
     requests, rounds, concurrency = (1000, 2, 4) if quick else (3000, 5, 4)
     servers = {kind: Server(kind, "web") for kind in KINDS}
     frontends = {(kind, shape): _free_port() for kind in KINDS for shape in SHAPES}
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "haproxy.cfg"
-        config.write_text(_config({k: s.port for k, s in servers.items()}, frontends))
-        haproxy = subprocess.Popen(
-            [*_taskset(LOAD_CPU), "haproxy", "-db", "-f", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            time.sleep(1.0)
-            if haproxy.poll() is not None:
-                raise RuntimeError(f"haproxy exited: {haproxy.stderr.read()!r}")  # type: ignore[union-attr]
+    try:
+        with running_haproxy(_config({k: s.port for k, s in servers.items()}, frontends)):
             for port in frontends.values():
                 _ab(port, 200, concurrency)  # warm up
             rng = random.Random(seed)
@@ -146,11 +166,9 @@ def run(quick: bool = False, seed: int = 1) -> dict[str, Any]:
                     label = f"{kind}, header {shape}"
                     samples.setdefault(label, []).append(rps)
                     ratios.setdefault(label, []).append(rps / this_round["tcp", shape])
-        finally:
-            haproxy.terminate()
-            haproxy.wait(10)
-            for server in servers.values():
-                server.close()
+    finally:
+        for server in servers.values():
+            server.close()
     return {
         "requests": requests,
         "rounds": rounds,

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.connections import ENDPOINTS, LOAD_CPU, SETTLE, Server, _taskset
-from bench.endtoend import _free_port
+from bench.endtoend import HAPROXY_DEFAULTS, _free_port, running_haproxy
 
 H2_PROXIED = "h2 via HAProxy"
 H1_PROXIED = "HTTP/1.1 via HAProxy"
@@ -211,20 +211,15 @@ def write_certificate(directory: Path) -> tuple[Path, Path, Path]:
 
 def haproxy_config(frontend: int, site_pem: Path, backend: int) -> str:
     """HAProxy terminating TLS in C{mode tcp}, ALPN and all, in front of C{backend}."""
-    return (
-        "global\n"
-        "    maxconn 8192\n"
-        "defaults\n"
-        "    mode tcp\n"
-        "    timeout connect 5s\n"
-        "    timeout client 30s\n"
-        "    timeout server 30s\n"
-        "frontend f_tls\n"
-        f"    bind 127.0.0.1:{frontend} ssl crt {site_pem} alpn h2,http/1.1\n"
-        "    default_backend b_app\n"
-        "backend b_app\n"
-        f"    server app 127.0.0.1:{backend} send-proxy-v2 proxy-v2-options ssl\n"
-    )
+    lines = [
+        *HAPROXY_DEFAULTS,
+        "frontend f_tls",
+        f"    bind 127.0.0.1:{frontend} ssl crt {site_pem} alpn h2,http/1.1",
+        "    default_backend b_app",
+        "backend b_app",
+        f"    server app 127.0.0.1:{backend} send-proxy-v2 proxy-v2-options ssl",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def run(
@@ -239,7 +234,6 @@ def run(
     with tempfile.TemporaryDirectory(prefix="bench-http2-") as tmp:
         key, cert, site = write_certificate(Path(tmp))
         servers: dict[str, Server] = {}
-        haproxy = None
         try:
             servers["proxied"] = Server("proxied", "web", proxied)
             servers["direct"] = Server(
@@ -248,16 +242,6 @@ def run(
                 f"ssl:0:interface=127.0.0.1:backlog=1024:privateKey={key}:certKey={cert}",
             )
             frontend = _free_port()
-            config = Path(tmp) / "haproxy.cfg"
-            config.write_text(haproxy_config(frontend, site, servers["proxied"].port))
-            haproxy = subprocess.Popen(
-                [*_taskset(LOAD_CPU), "haproxy", "-db", "-f", str(config)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-            time.sleep(1.0)
-            if haproxy.poll() is not None:
-                raise RuntimeError(f"haproxy exited: {haproxy.stderr.read()!r}")  # type: ignore[union-attr]
             urls = {
                 "proxied": f"https://127.0.0.1:{frontend}/",
                 "direct": f"https://127.0.0.1:{servers['direct'].port}/",
@@ -267,27 +251,25 @@ def run(
                 server, protocol = CONTENDERS[contender]
                 return h2load(urls[server], requests, scale.connections, scale.streams, protocol)
 
-            for contender in CONTENDERS:
-                measure(contender, max(200, scale.requests // 10))  # warm up
-            rng = random.Random(seed)
-            samples: dict[str, list[float]] = {c: [] for c in CONTENDERS}
-            vs_h1: list[float] = []
-            vs_direct: list[float] = []
-            for _ in range(scale.rounds):
-                order = list(CONTENDERS)
-                rng.shuffle(order)
-                this_round = {}
-                for contender in order:
-                    time.sleep(SETTLE)
-                    this_round[contender] = measure(contender, scale.requests)
-                for contender, rps in this_round.items():
-                    samples[contender].append(rps)
-                vs_h1.append(this_round[H2_PROXIED] / this_round[H1_PROXIED])
-                vs_direct.append(this_round[H2_PROXIED] / this_round[H2_DIRECT])
+            with running_haproxy(haproxy_config(frontend, site, servers["proxied"].port)):
+                for contender in CONTENDERS:
+                    measure(contender, max(200, scale.requests // 10))  # warm up
+                rng = random.Random(seed)
+                samples: dict[str, list[float]] = {c: [] for c in CONTENDERS}
+                vs_h1: list[float] = []
+                vs_direct: list[float] = []
+                for _ in range(scale.rounds):
+                    order = list(CONTENDERS)
+                    rng.shuffle(order)
+                    this_round = {}
+                    for contender in order:
+                        time.sleep(SETTLE)
+                        this_round[contender] = measure(contender, scale.requests)
+                    for contender, rps in this_round.items():
+                        samples[contender].append(rps)
+                    vs_h1.append(this_round[H2_PROXIED] / this_round[H1_PROXIED])
+                    vs_direct.append(this_round[H2_PROXIED] / this_round[H2_DIRECT])
         finally:
-            if haproxy is not None:
-                haproxy.terminate()
-                haproxy.wait(10)
             for server in servers.values():
                 server.close()
     return {
