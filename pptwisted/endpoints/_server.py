@@ -79,6 +79,53 @@ SERVER_OPTIONS: Mapping[str, str] = {
 }
 
 
+def _one_of(*choices: str) -> Callable[[str], str]:
+    """A reader of an option whose value is one of C{choices}."""
+    quoted = [repr(c) for c in choices]
+    message = f"must be {', '.join(quoted[:-1])} or {quoted[-1]}"
+
+    def read(value: str) -> str:
+        if value not in choices:
+            raise ValueError(message)
+        return value
+
+    return read
+
+
+_YES_NO = _one_of("yes", "no")
+_REQUIRED_OPTIONAL = _one_of("required", "optional")
+
+
+def _yes_no(value: str) -> bool:
+    """A C{yes}/C{no} option's value; L{ValueError} for anything else."""
+    return _YES_NO(value) == "yes"
+
+
+def _versions(value: str) -> frozenset[int]:
+    versions = {v.strip() for v in value.split(",")}
+    if not versions or not versions <= {"1", "2"}:
+        raise ValueError("must be 1, 2 or 1,2")
+    return frozenset(int(v) for v in versions)
+
+
+#: How each option of L{SERVER_OPTIONS} is read: the policy field it sets,
+#: and the reader of its text (a L{ValueError} from it names the option).
+_READERS: Mapping[str, tuple[str, Callable[[str], object]]] = {
+    "proxyHeader": ("require_header", lambda v: _REQUIRED_OPTIONAL(v) == "required"),
+    "proxyTrusted": ("trusted", lambda v: tuple(t for t in v.split(",") if t.strip())),
+    "proxyUntrusted": ("untrusted", _one_of("refuse", "direct")),
+    "proxyVersions": ("versions", _versions),
+    "proxyTimeout": ("timeout", float),
+    "proxyMaxV2Length": ("max_v2_length", int),
+    "proxyMaxTLVs": ("max_tlvs", int),
+    "proxyRequireCrc32c": ("require_crc32c", _yes_no),
+    "proxySecure": ("secure_from_header", _yes_no),
+    "proxyALPN": ("alpn_from_header", _yes_no),
+    "proxyName": ("name", str),
+    "proxyMaxPending": ("max_pending", int),
+}
+
+
 def policy_from_options(options: Mapping[str, str]) -> ProxyProtocolPolicy:
     """
     Build a L{ProxyProtocolPolicy} from C{proxy:} string options; raise
@@ -88,38 +135,9 @@ def policy_from_options(options: Mapping[str, str]) -> ProxyProtocolPolicy:
     for name, value in options.items():
         if name not in SERVER_OPTIONS:
             raise ValueError(unknown_option("proxy: option", name, SERVER_OPTIONS))
+        field, read = _READERS[name]
         try:
-            if name == "proxyHeader":
-                if value not in ("required", "optional"):
-                    raise ValueError("must be 'required' or 'optional'")
-                kwargs["require_header"] = value == "required"
-            elif name == "proxyTrusted":
-                kwargs["trusted"] = tuple(v for v in value.split(",") if v.strip())
-            elif name == "proxyUntrusted":
-                if value not in ("refuse", "direct"):
-                    raise ValueError("must be 'refuse' or 'direct'")
-                kwargs["untrusted"] = value
-            elif name == "proxyVersions":
-                versions = {v.strip() for v in value.split(",")}
-                if not versions or not versions <= {"1", "2"}:
-                    raise ValueError("must be 1, 2 or 1,2")
-                kwargs["versions"] = frozenset(int(v) for v in versions)
-            elif name == "proxyTimeout":
-                kwargs["timeout"] = float(value)
-            elif name == "proxyMaxV2Length":
-                kwargs["max_v2_length"] = int(value)
-            elif name == "proxyMaxTLVs":
-                kwargs["max_tlvs"] = int(value)
-            elif name == "proxyRequireCrc32c":
-                kwargs["require_crc32c"] = _yes_no(value)
-            elif name == "proxySecure":
-                kwargs["secure_from_header"] = _yes_no(value)
-            elif name == "proxyALPN":
-                kwargs["alpn_from_header"] = _yes_no(value)
-            elif name == "proxyName":
-                kwargs["name"] = value
-            elif name == "proxyMaxPending":
-                kwargs["max_pending"] = int(value)
+            kwargs[field] = read(value)
         except ValueError as e:
             raise ValueError(
                 f"invalid value {value!r} for proxy: option {name!r} ({SERVER_OPTIONS[name]}): {e}"
@@ -128,13 +146,6 @@ def policy_from_options(options: Mapping[str, str]) -> ProxyProtocolPolicy:
         return ProxyProtocolPolicy(**kwargs)
     except ValueError as e:
         raise ValueError(f"invalid proxy: options: {e}") from None
-
-
-def _yes_no(value: str) -> bool:
-    """A C{yes}/C{no} option's value; L{ValueError} for anything else."""
-    if value not in ("yes", "no"):
-        raise ValueError("must be 'yes' or 'no'")
-    return value == "yes"
 
 
 #: Whether this Twisted has the tls: server endpoint (26.4 and later).

@@ -96,6 +96,12 @@ class OptionTests(SynchronousTestCase):
         self.assertIn("interface", str(error))
         self.assertIn("proxyTimeout", str(error))
 
+    def test_every_option_read(self) -> None:
+        """Each documented option has its reader, and no reader is undocumented."""
+        from pptwisted.endpoints._server import _READERS
+
+        self.assertEqual(set(_READERS), set(SERVER_OPTIONS))
+
     def test_invalid_values(self) -> None:
         for description, word in [
             ("proxy:tcp:1:proxyHeader=maybe", "proxyHeader"),
